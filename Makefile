@@ -1,0 +1,84 @@
+# One entry point for developers and CI. `make test` sets everything up from a fresh clone.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+SAM_CLI_VERSION := 1.170.0
+CHECKOV_VERSION := 3.3.30
+# This machine's pip config names local wheel folders that may be absent: hide that noise only.
+QUIET_PIP := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+
+export SAM_CLI_TELEMETRY := 0
+export AWS_EC2_METADATA_DISABLED := true
+export AWS_DEFAULT_REGION ?= eu-west-1
+
+FUNCTION ?= CatalogMonitorFunction
+EVENT ?= events/catalog_monitor.json
+
+.PHONY: help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.ok: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['optional-dependencies']['dev']))" > $(VENV)/requirements-dev.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(VENV)/requirements-dev.txt $(QUIET_PIP)
+	touch $@
+
+# SAM CLI pins boto3 and checkov pins urllib3 1.x: each lives in its own virtualenv.
+$(SAM_VENV)/.ok:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_CLI_VERSION) $(QUIET_PIP)
+	touch $@
+
+$(CHECKOV_VENV)/.ok:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION) $(QUIET_PIP)
+	touch $@
+
+setup: ## Create the three virtualenvs (in parallel)
+	@$(MAKE) --no-print-directory -j3 $(VENV)/.ok $(SAM_VENV)/.ok $(CHECKOV_VENV)/.ok
+
+test: setup ## Everything CI runs: lint, unit tests with coverage, template linters, sam build + layer check
+	@$(MAKE) --no-print-directory lint unit cfn-lint validate checkov build check-build
+	@echo "make test: all checks passed"
+
+lint: $(VENV)/.ok ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.ok ## Apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+unit: $(VENV)/.ok ## pytest with coverage of the tweakwise package (fails under 90%)
+	$(VENV)/bin/python -m pytest --cov --cov-report=term-missing
+
+cfn-lint: $(VENV)/.ok ## cfn-lint with the serverless rules
+	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
+
+validate: $(SAM_VENV)/.ok ## sam validate --lint
+	$(SAM_VENV)/bin/sam validate --lint
+
+checkov: $(CHECKOV_VENV)/.ok ## checkov over the template (suppressions carry their reason)
+	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact -f template.yaml
+
+build: $(SAM_VENV)/.ok ## sam build (no Docker: makefile builds with aarch64 wheels)
+	$(SAM_VENV)/bin/sam build --parallel $(QUIET_PIP)
+
+check-build: $(VENV)/.ok ## Check the built layer: package, complete dependencies, arm64 binaries
+	$(VENV)/bin/python scripts/check_layer.py .aws-sam/build
+
+invoke: $(VENV)/.ok ## Run one function locally: make invoke FUNCTION=CatalogMonitorFunction EVENT=events/catalog_monitor.json
+	$(VENV)/bin/python scripts/invoke.py $(FUNCTION) $(EVENT)
+
+importtime: $(VENV)/.ok ## Cold-start import cost of a handler beside `import boto3` alone
+	$(VENV)/bin/python scripts/importtime.py
+
+clean: ## Remove build output and caches (keeps the virtualenvs)
+	rm -rf .aws-sam .pytest_cache .ruff_cache .coverage coverage.xml

@@ -1,0 +1,362 @@
+"""Tweakwise backend API client: credentials on every request, typed errors, endpoint methods."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from urllib3.exceptions import ReadTimeoutError
+
+from .credentials import Credentials, SecretCredentials
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    NotFoundError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ServerError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from .transport import RETRY_METHODS, RETRY_STATUSES, Deadline, DeadlineRetry, build_session
+
+logger = logging.getLogger("tweakwise")
+
+DEFAULT_API_URL = "https://navigator-api.tweakwise.com"
+API_URL_ENV = "TWEAKWISE_API_URL"
+CONNECT_TIMEOUT_ENV = "TWEAKWISE_CONNECT_TIMEOUT"
+READ_TIMEOUT_ENV = "TWEAKWISE_READ_TIMEOUT"
+MAX_RETRIES_ENV = "TWEAKWISE_MAX_RETRIES"
+# Time kept back from the Lambda deadline so the handler can still log, flush metrics and answer.
+DEADLINE_MARGIN = 1.0
+# Path parameters that are secrets: error messages and logs show their names, not their values.
+SECRET_PATH_PARAMS = frozenset({"instance_key", "task_guid"})
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{name} must not be negative, got {raw!r}")
+    return value
+
+
+def render_path(template: str, **params: Any) -> tuple[str, str]:
+    """Fill a path template with URL-encoded values; return (path, path safe to log)."""
+    path = template.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+    shown = template.format(
+        **{
+            k: ("{" + k + "}" if k in SECRET_PATH_PARAMS else quote(str(v), safe=""))
+            for k, v in params.items()
+        }
+    )
+    return path, shown
+
+
+def parse_count(payload: Any) -> int:
+    """Read a count from a stats answer, whose shape is undocumented: a bare number, a numeric string,
+    or an object with one numeric field (any name)."""
+    if isinstance(payload, bool):
+        raise ValueError("a boolean is not a count")
+    if isinstance(payload, int):
+        return payload
+    if isinstance(payload, float) and payload.is_integer():
+        return int(payload)
+    if isinstance(payload, str) and payload.strip().isdigit():
+        return int(payload.strip())
+    if isinstance(payload, dict):
+        numbers = [parse_count(v) for v in payload.values() if _is_count(v)]
+        if len(numbers) == 1:
+            return numbers[0]
+    raise ValueError(f"no count in {type(payload).__name__} answer")
+
+
+def _is_count(value: Any) -> bool:
+    try:
+        parse_count(value)
+    except ValueError:
+        return False
+    return not isinstance(value, dict)
+
+
+class TweakwiseClient:
+    """One per container: holds the pooled session and the credentials cache. Thread-safe."""
+
+    def __init__(
+        self,
+        credentials: SecretCredentials,
+        base_url: str = DEFAULT_API_URL,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 20.0,
+        max_retries: int = 3,
+        backoff_factor: float = 0.5,
+        backoff_jitter: float = 0.25,
+        max_retry_after: float = 30.0,
+    ):
+        if not base_url.startswith(("https://", "http://")):
+            raise ConfigurationError(f"{API_URL_ENV} must be an http(s) URL, got {base_url!r}")
+        self.credentials = credentials
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.deadline = Deadline()
+        retry = DeadlineRetry(
+            total=max_retries,
+            connect=max_retries,
+            read=max_retries,
+            status=max_retries,
+            other=0,
+            redirect=0,
+            status_forcelist=RETRY_STATUSES,
+            allowed_methods=RETRY_METHODS,
+            backoff_factor=backoff_factor,
+            backoff_jitter=backoff_jitter,
+            backoff_max=10.0,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            raise_on_redirect=False,
+            deadline=self.deadline,
+            attempt_seconds=connect_timeout + read_timeout,
+            max_wait=max_retry_after,
+        )
+        self.session = build_session(retry)
+
+    @classmethod
+    def from_env(cls) -> TweakwiseClient:
+        """Build from environment variables. Reads no secret and makes no call."""
+        return cls(
+            SecretCredentials.from_env(),
+            os.environ.get(API_URL_ENV) or DEFAULT_API_URL,
+            connect_timeout=_env_number(CONNECT_TIMEOUT_ENV, 5.0),
+            read_timeout=_env_number(READ_TIMEOUT_ENV, 20.0),
+            max_retries=int(_env_number(MAX_RETRIES_ENV, 3)),
+        )
+
+    def set_deadline(self, context: Any) -> None:
+        """Bound every call of this invocation by the Lambda context's remaining time."""
+        remaining_ms = context.get_remaining_time_in_millis() if context is not None else None
+        if remaining_ms is None:
+            self.deadline.at = None
+        else:
+            self.deadline.at = time.monotonic() + remaining_ms / 1000.0 - DEADLINE_MARGIN
+
+    # -- the one request path -------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        template: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        **params: Any,
+    ) -> Any:
+        path, shown = render_path(template, **params)
+        creds = self.credentials.get()
+        response = self._send(method, path, shown, creds, body=body, query=query)
+        if response.status_code in (401, 403):
+            # The token may have been rotated: re-read the secret once and try again.
+            logger.warning(
+                "Tweakwise %s %s answered %s; re-reading secret %s and retrying once",
+                method,
+                shown,
+                response.status_code,
+                self.credentials.secret_id,
+            )
+            creds = self.credentials.get(force=True)
+            response = self._send(method, path, shown, creds, body=body, query=query)
+        return self._result(method, shown, response, creds)
+
+    def _timeout(self, method: str, shown: str) -> tuple[float, float]:
+        remaining = self.deadline.remaining()
+        if remaining is None:
+            return (self.connect_timeout, self.read_timeout)
+        if remaining <= 0.05:
+            raise RequestTimeoutError(method, shown, None, "no time left before the function's deadline")
+        return (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
+
+    def _send(self, method, path, shown, creds: Credentials, *, body, query) -> requests.Response:
+        started = time.perf_counter()
+        try:
+            response = self.session.request(
+                method,
+                self.base_url + path,
+                headers=creds.headers(),
+                json=body,
+                params=query,
+                timeout=self._timeout(method, shown),
+                allow_redirects=False,
+            )
+        except requests.Timeout:
+            raise RequestTimeoutError(method, shown, None, "timed out") from None
+        except requests.ConnectionError as exc:
+            reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+            if isinstance(reason, ReadTimeoutError):
+                raise RequestTimeoutError(method, shown, None, "timed out") from None
+            raise ConnectionFailedError(method, shown, None, type(reason or exc).__name__) from None
+        except requests.RequestException as exc:
+            raise ConnectionFailedError(method, shown, None, type(exc).__name__) from None
+        logger.debug(
+            "Tweakwise %s %s -> %s in %.0f ms",
+            method,
+            shown,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
+        return response
+
+    def _result(self, method: str, shown: str, response: requests.Response, creds: Credentials) -> Any:
+        status = response.status_code
+        if 200 <= status < 300:
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                return response.text
+        error = self._error(method, shown, response)
+        # Belt and braces: Tweakwise's own text must never carry the token into a log line.
+        if creds.access_token in str(error):
+            error.args = (str(error).replace(creds.access_token, "***"),)
+        raise error
+
+    @staticmethod
+    def _error(method: str, shown: str, response: requests.Response) -> ApiError:
+        status = response.status_code
+        if status in (401, 403):
+            return AuthenticationError(method, shown, status)
+        if status == 404:
+            return NotFoundError(method, shown, status)
+        if status == 400:
+            message, errors = _validation_details(response)
+            return ValidationError(method, shown, status, message, errors)
+        if status == 429:
+            retry_after = response.headers.get("Retry-After", "")
+            return RateLimitedError(
+                method, shown, status, float(retry_after) if retry_after.isdigit() else None
+            )
+        if status >= 500:
+            return ServerError(method, shown, status)
+        return UnexpectedResponseError(method, shown, status)
+
+    # -- stats --------------------------------------------------------------------------------------
+
+    def total_products(self) -> int:
+        return self._count("/stats/totalproducts")
+
+    def total_categories(self) -> int:
+        return self._count("/stats/totalcategories")
+
+    def _count(self, template: str) -> int:
+        payload = self.request("GET", template)
+        try:
+            return parse_count(payload)
+        except ValueError as exc:
+            raise UnexpectedResponseError("GET", template, 200, str(exc)) from None
+
+    # -- items ----------------------------------------------------------------------------------------
+
+    def get_item(self, item_id: str) -> dict[str, Any]:
+        return self.request("GET", "/item/{item_id}", item_id=item_id)
+
+    def create_item(self, item: dict[str, Any]) -> Any:
+        return self.request("POST", "/item", body=item)
+
+    def patch_item(self, item_id: str, changes: dict[str, Any]) -> Any:
+        return self.request("PATCH", "/item/{item_id}", body=changes, item_id=item_id)
+
+    def delete_item(self, item_id: str) -> Any:
+        return self.request("DELETE", "/item/{item_id}", item_id=item_id)
+
+    def upsert_item(self, item_id: str, fields: dict[str, Any]) -> str:
+        """PATCH the item; when it does not exist yet, POST it. Returns "updated" or "created"."""
+        try:
+            self.patch_item(item_id, fields)
+            return "updated"
+        except NotFoundError:
+            self.create_item({"ArticleNumber": item_id, **fields})
+            return "created"
+
+    # -- categories -----------------------------------------------------------------------------------
+
+    def get_category(self, category_id: int) -> dict[str, Any]:
+        return self.request("GET", "/category/{category_id}", category_id=category_id)
+
+    def get_category_by_key(self, key: str) -> dict[str, Any]:
+        return self.request("GET", "/category/getbykey/{key}", key=key)
+
+    def create_category(self, category: dict[str, Any]) -> Any:
+        return self.request("POST", "/category", body=category)
+
+    def put_category(self, category: dict[str, Any]) -> Any:
+        return self.request("PUT", "/category", body=category)
+
+    def patch_category(self, category_id: int, changes: dict[str, Any]) -> Any:
+        return self.request("PATCH", "/category/{category_id}", body=changes, category_id=category_id)
+
+    def delete_category(self, category_id: int) -> Any:
+        return self.request("DELETE", "/category/{category_id}", category_id=category_id)
+
+    def upsert_category(self, category_id: int, fields: dict[str, Any]) -> str:
+        """PATCH the category; when it does not exist yet, POST it. Returns "updated" or "created"."""
+        try:
+            self.patch_category(category_id, fields)
+            return "updated"
+        except NotFoundError:
+            self.create_category({"CategoryId": category_id, **fields})
+            return "created"
+
+    # -- attributes and tasks -----------------------------------------------------------------------
+
+    def list_attributes(self) -> list[dict[str, Any]]:
+        payload = self.request("GET", "/attribute")
+        if isinstance(payload, dict) and isinstance(payload.get("Records"), list):
+            return payload["Records"]
+        if isinstance(payload, list):
+            return payload
+        raise UnexpectedResponseError("GET", "/attribute", 200, "expected a Records list")
+
+    def trigger_task(self, task_guid: str) -> Any:
+        instance_key = self.credentials.get().instance_key
+        return self.request(
+            "GET", "/task/trigger/{instance_key}/{task_guid}", instance_key=instance_key, task_guid=task_guid
+        )
+
+    def task_status(self, task_guid: str) -> Any:
+        instance_key = self.credentials.get().instance_key
+        return self.request(
+            "GET", "/task/status/{instance_key}/{task_guid}", instance_key=instance_key, task_guid=task_guid
+        )
+
+
+def _validation_details(response: requests.Response) -> tuple[str, list[str]]:
+    """Tweakwise's 400 body: {"Message": str, "Errors": [{"Error": str}]} (keys in any case)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return (response.text[:300].strip(), [])
+    if not isinstance(payload, dict):
+        return ("", [])
+    lowered = {str(k).lower(): v for k, v in payload.items()}
+    message = lowered.get("message") or ""
+    errors: list[str] = []
+    for entry in lowered.get("errors") or []:
+        if isinstance(entry, dict):
+            text = next((v for k, v in entry.items() if str(k).lower() == "error"), None)
+            if text:
+                errors.append(str(text))
+        elif isinstance(entry, str):
+            errors.append(entry)
+    return (str(message), errors)

@@ -1,0 +1,145 @@
+"""Tweakwise credentials from AWS Secrets Manager, through Powertools Parameters.
+
+The secret is a JSON object: {"instance_key": "...", "access_token": "..."}; other keys may stand beside
+these two. Values are cached per container for `max_age` seconds; `get(force=True)` re-reads the secret,
+which is how a rotated access token is picked up without a redeploy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import CredentialsError
+
+SECRET_ID_ENV = "TWEAKWISE_SECRET_ID"  # noqa: S105 - a variable name, not a secret
+MAX_AGE_ENV = "TWEAKWISE_SECRET_MAX_AGE"
+DEFAULT_MAX_AGE = 300
+
+# A header value: visible ASCII, inner spaces allowed, no CR/LF, no leading or trailing white space.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+
+# At DEBUG, botocore logs GetSecretValue answers (the token) and urllib3 logs request paths (task GUIDs).
+# Keep those loggers at INFO whatever level a function or Lambda's log settings choose.
+for _name in ("botocore.parsers", "botocore.endpoint", "botocore.httpchecksum", "urllib3.connectionpool"):
+    logging.getLogger(_name).setLevel(logging.INFO)
+
+_NOT_FOUND_CODES = {"ResourceNotFoundException"}
+_DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}
+_KMS_CODES = {"DecryptionFailure", "KMSAccessDeniedException"}
+
+
+@dataclass(frozen=True)
+class Credentials:
+    instance_key: str
+    access_token: str = field(repr=False)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def headers(self) -> dict[str, str]:
+        return {"TWN-InstanceKey": self.instance_key, "TWN-Authentication": self.access_token}
+
+
+def parse_secret(secret_id: str, value: Any) -> Credentials:
+    """Validate the decoded secret and build Credentials; errors name the key, never its value."""
+    if not isinstance(value, dict):
+        raise CredentialsError(
+            f"Secret {secret_id!r} must be a JSON object with 'instance_key' and 'access_token', "
+            f"found a JSON {type(value).__name__}",
+            secret_id=secret_id,
+        )
+    for key in ("instance_key", "access_token"):
+        item = value.get(key)
+        if item is None or item == "":
+            raise CredentialsError(
+                f"Secret {secret_id!r} has no {key!r} or it is empty; put both 'instance_key' and "
+                "'access_token' in it (README: Deploy)",
+                secret_id=secret_id,
+            )
+        if not isinstance(item, str) or not _HEADER_VALUE.fullmatch(item):
+            raise CredentialsError(
+                f"Secret {secret_id!r} key {key!r} must be a string of visible ASCII characters without "
+                "CR/LF or surrounding white space, as it is sent in an HTTP header",
+                secret_id=secret_id,
+            )
+    extra = {k: v for k, v in value.items() if k not in ("instance_key", "access_token")}
+    return Credentials(value["instance_key"], value["access_token"], extra)
+
+
+class SecretCredentials:
+    """Reads and caches the credentials of one secret. Creates its boto3 client on first use."""
+
+    def __init__(self, secret_id: str, max_age: int = DEFAULT_MAX_AGE, provider: Any = None):
+        if not secret_id:
+            raise CredentialsError(
+                f"Environment variable {SECRET_ID_ENV} is not set; it must hold the name or ARN of the "
+                "Tweakwise secret"
+            )
+        self.secret_id = secret_id
+        self.max_age = max_age
+        self._provider = provider
+        self._lock = threading.Lock()
+        self._parsed: tuple[Any, Credentials] | None = None
+
+    @classmethod
+    def from_env(cls) -> SecretCredentials:
+        raw = os.environ.get(MAX_AGE_ENV, "")
+        try:
+            max_age = int(raw) if raw else DEFAULT_MAX_AGE
+        except ValueError:
+            raise CredentialsError(f"{MAX_AGE_ENV} must be a whole number of seconds, got {raw!r}") from None
+        return cls(os.environ.get(SECRET_ID_ENV, ""), max_age)
+
+    @property
+    def provider(self) -> Any:
+        if self._provider is None:
+            from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+            self._provider = SecretsProvider()
+        return self._provider
+
+    def get(self, force: bool = False) -> Credentials:
+        from aws_lambda_powertools.utilities.parameters.exceptions import (
+            GetParameterError,
+            TransformParameterError,
+        )
+
+        # One fetch at a time: concurrent workers after a 401 share a single forced re-read.
+        with self._lock:
+            try:
+                value = self.provider.get(
+                    self.secret_id, max_age=self.max_age, transform="json", force_fetch=force
+                )
+            except TransformParameterError:
+                raise CredentialsError(
+                    f"Secret {self.secret_id!r} is not valid JSON; it must be a JSON object with "
+                    "'instance_key' and 'access_token'",
+                    secret_id=self.secret_id,
+                ) from None
+            except GetParameterError as exc:
+                raise self._read_error(exc) from None
+            # Cached reads return the same dict: validate it once, not on every request.
+            if self._parsed is None or self._parsed[0] is not value:
+                self._parsed = (value, parse_secret(self.secret_id, value))
+            return self._parsed[1]
+
+    def _read_error(self, exc: Exception) -> CredentialsError:
+        # Powertools wraps the botocore ClientError; its code says which of our hints applies.
+        cause = exc.__cause__ or exc.__context__
+        code = getattr(cause, "response", {}).get("Error", {}).get("Code", "")
+        sid = self.secret_id
+        if code in _NOT_FOUND_CODES:
+            text = f"Secret {sid!r} was not found; check {SECRET_ID_ENV} and the region, or create it"
+        elif code in _DENIED_CODES:
+            text = (
+                f"Access denied reading secret {sid!r}; the function's role needs "
+                "secretsmanager:GetSecretValue on it"
+            )
+        elif code in _KMS_CODES:
+            text = f"Secret {sid!r} could not be decrypted; the function's role needs kms:Decrypt on its key"
+        else:
+            text = f"Could not read secret {sid!r} ({code or type(cause or exc).__name__})"
+        return CredentialsError(text, secret_id=sid)

@@ -1,0 +1,84 @@
+"""Typed errors. Messages name the resource (secret id, method and path, field) and never a secret value."""
+
+from __future__ import annotations
+
+
+class TweakwiseError(Exception):
+    """Base of every error this package raises."""
+
+
+class CredentialsError(TweakwiseError):
+    """The Tweakwise secret could not be read, or does not hold usable credentials."""
+
+    def __init__(self, message: str, *, secret_id: str | None = None):
+        super().__init__(message)
+        self.secret_id = secret_id
+
+
+class ConfigurationError(TweakwiseError):
+    """An environment variable or setting of this bundle is missing or invalid."""
+
+
+class ApiError(TweakwiseError):
+    """A request to the Tweakwise API failed. `path` never holds the instance key or a task GUID."""
+
+    hint = ""
+
+    def __init__(self, method: str, path: str, status: int | None, detail: str = ""):
+        self.method = method
+        self.path = path
+        self.status = status
+        self.detail = detail
+        where = f"{method} {path}" + (f" answered {status}" if status is not None else "")
+        text = f"Tweakwise {where}"
+        if detail:
+            text += f": {detail}"
+        if self.hint:
+            text += f". {self.hint}"
+        super().__init__(text)
+
+
+class AuthenticationError(ApiError):
+    hint = (
+        "The instance key or access token was refused, also after re-reading the secret. "
+        "Create a new token in the Tweakwise app (Security > Access Token) and put it in the secret"
+    )
+
+
+class NotFoundError(ApiError):
+    pass
+
+
+class ValidationError(ApiError):
+    """Tweakwise rejected the request body (400). `errors` holds Tweakwise's own error strings."""
+
+    def __init__(self, method: str, path: str, status: int, message: str, errors: list[str]):
+        self.message = message
+        self.errors = errors
+        detail = "; ".join([m for m in [message, *errors] if m]) or "bad request"
+        super().__init__(method, path, status, detail)
+
+
+class RateLimitedError(ApiError):
+    hint = "Retries ran out or the wait would pass the function's deadline; try again later"
+
+    def __init__(self, method: str, path: str, status: int, retry_after: float | None):
+        self.retry_after = retry_after
+        detail = f"retry after {retry_after:g} s" if retry_after is not None else ""
+        super().__init__(method, path, status, detail)
+
+
+class ServerError(ApiError):
+    hint = "Tweakwise had a server error and retries ran out; try again later"
+
+
+class RequestTimeoutError(ApiError):
+    hint = "No answer in time; check TWEAKWISE_API_URL and the Tweakwise status page"
+
+
+class ConnectionFailedError(ApiError):
+    hint = "Could not connect; check TWEAKWISE_API_URL and the function's network access"
+
+
+class UnexpectedResponseError(ApiError):
+    """Any other status, or a success body this package cannot read."""

@@ -1,0 +1,130 @@
+"""Read template.yaml: a YAML loader for CloudFormation's short tags, and SAM's own translation to
+plain CloudFormation (for tests of what will really be deployed, such as the generated IAM roles)."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _intrinsic(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_Loader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def translate(template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> dict:
+    """SAM -> CloudFormation, offline: local code paths become placeholder S3 URIs."""
+    from samtranslator.translator.transform import transform
+
+    doc = copy.deepcopy(template or load_template())
+    for resource in doc.get("Resources", {}).values():
+        props = resource.get("Properties", {})
+        for key in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(key), str):
+                props[key] = f"s3://placeholder-bucket/{props[key].strip('/')}.zip"
+
+    class _NoManagedPolicies:
+        def load(self) -> dict:
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+    return transform(doc, parameters or {}, _NoManagedPolicies())
+
+
+class Resolver:
+    """Evaluates the intrinsic functions a function's environment uses (Ref, If, Equals, Not, And, Or,
+    Sub, GetAtt), with parameter defaults (or overrides) and local stand-in names for resources."""
+
+    PSEUDO: ClassVar[dict[str, str]] = {
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+        "AWS::StackName": "tweakwise-local",
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+    def __init__(self, template: dict[str, Any], overrides: dict[str, str] | None = None):
+        self.template = template
+        self.params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+        self.params.update(overrides or {})
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.template["Conditions"][name]))
+
+    def resource_name(self, logical_id: str) -> str:
+        return f"tweakwise-local-{logical_id}"
+
+    def resolve(self, value: Any) -> Any:  # noqa: PLR0911 - one branch per intrinsic
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {k: self.resolve(v) for k, v in value.items()}
+        [(key, arg)] = value.items()
+        if key == "Ref":
+            if arg in self.params:
+                return self.params[arg]
+            return self.PSEUDO.get(arg, self.resource_name(arg))
+        if key == "Condition":
+            return self.condition(arg)
+        if key == "Fn::If":
+            name, yes, no = arg
+            return self.resolve(yes if self.condition(name) else no)
+        if key == "Fn::Equals":
+            left, right = self.resolve(arg)
+            return str(left) == str(right)
+        if key == "Fn::Not":
+            return not self.resolve(arg[0])
+        if key == "Fn::And":
+            return all(self.resolve(arg))
+        if key == "Fn::Or":
+            return any(self.resolve(arg))
+        if key == "Fn::GetAtt":
+            return f"{self.resource_name(arg[0])}.{arg[1]}"
+        if key == "Fn::Sub":
+            text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+            import re
+
+            return re.sub(
+                r"\$\{([^}!]+)\}", lambda m: str(extra.get(m[1], self.resolve({"Ref": m[1]}))), text
+            )
+        return {key: self.resolve(arg)}
+
+
+def function_environment(template: dict[str, Any], logical_id: str, resolver: Resolver) -> dict[str, str]:
+    glob = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    own = template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+    return {k: str(resolver.resolve(v)) for k, v in {**glob, **own}.items()}
+
+
+def function_setting(template: dict[str, Any], logical_id: str, key: str, default: Any = None) -> Any:
+    own = template["Resources"][logical_id]["Properties"]
+    return own.get(key, template.get("Globals", {}).get("Function", {}).get(key, default))

@@ -1,0 +1,140 @@
+"""Shared fixtures: moto for AWS, a real threaded HTTP server on 127.0.0.1 standing in for Tweakwise."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+from pytest_httpserver import HTTPServer
+
+from tweakwise.client import TweakwiseClient
+from tweakwise.credentials import SecretCredentials
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "eu-west-1"
+SECRET_ID = "tweakwise/test"
+INSTANCE_KEY = "inst-4f1c2a"
+ACCESS_TOKEN = "tok-SECRET-9b8e7d6c5a4f3e2d1c0b"
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch):
+    """Fake AWS credentials and a region: nothing can reach a real account."""
+    for key in [k for k in os.environ if k.startswith(("AWS_", "TWEAKWISE_", "POWERTOOLS_"))]:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "TweakwiseTest")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "test")
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def secrets(aws):
+    client = boto3.client("secretsmanager", region_name=REGION)
+
+    def put(value, secret_id: str = SECRET_ID) -> None:
+        text = value if isinstance(value, str) else json.dumps(value)
+        try:
+            client.put_secret_value(SecretId=secret_id, SecretString=text)
+        except client.exceptions.ResourceNotFoundException:
+            client.create_secret(Name=secret_id, SecretString=text)
+
+    put({"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN})
+    return put
+
+
+class CallCounter:
+    """Counts AWS API calls made by one boto3 client, through botocore's own event hooks."""
+
+    def __init__(self, boto_client, operation: str):
+        self.count = 0
+        service = boto_client.meta.service_model.service_id.hyphenize()
+        boto_client.meta.events.register(f"before-call.{service}.{operation}", self._hit)
+
+    def _hit(self, **_):
+        self.count += 1
+
+
+@pytest.fixture(scope="session")
+def _tweakwise_server():
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tweakwise(_tweakwise_server):
+    """The Tweakwise stand-in, with no expectations left over from an earlier test."""
+    _tweakwise_server.clear()
+    yield _tweakwise_server
+    _tweakwise_server.clear()
+
+
+@pytest.fixture
+def make_client(tweakwise, secrets):
+    def make(**kwargs) -> TweakwiseClient:
+        options = {"backoff_factor": 0.01, "backoff_jitter": 0.0, "read_timeout": 5.0}
+        options.update(kwargs)
+        return TweakwiseClient(
+            SecretCredentials(SECRET_ID, 300), tweakwise.url_for("/").rstrip("/"), **options
+        )
+
+    return make
+
+
+class FakeContext:
+    """The parts of the Lambda context the handlers use, with a real deadline."""
+
+    function_name = "test-function"
+    function_version = "$LATEST"
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:test-function"
+    memory_limit_in_mb = 256
+    aws_request_id = "00000000-0000-4000-8000-000000000000"
+    log_group_name = "/aws/lambda/test-function"
+    log_stream_name = "test"
+
+    def __init__(self, timeout_seconds: float = 30.0):
+        import time
+
+        self._deadline = time.monotonic() + timeout_seconds
+        self._time = time
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - self._time.monotonic()) * 1000))
+
+
+@pytest.fixture
+def lambda_context():
+    return FakeContext()
+
+
+def load_handler(function_dir: str):
+    """Import functions/<function_dir>/app.py as a fresh module, the way a cold start would."""
+    import importlib.util
+    import sys
+
+    path = ROOT / "functions" / function_dir / "app.py"
+    name = f"handler_{function_dir}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_event(name: str) -> dict:
+    return json.loads((ROOT / "events" / name).read_text())

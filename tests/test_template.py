@@ -1,0 +1,200 @@
+"""template.yaml as written and as SAM translates it: runtime, build, IAM scope, schedule, DLQs, alarms."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from scripts.cfn import ROOT, load_template, translate
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
+GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+
+
+@pytest.fixture(scope="module")
+def cfn():
+    return translate(TEMPLATE)["Resources"]
+
+
+def _statements(role: dict) -> list[dict]:
+    found = []
+    for entry in role["Properties"].get("Policies", []):
+        policy = entry["Fn::If"][1] if "Fn::If" in entry else entry  # a conditional policy's real branch
+        found.extend(policy["PolicyDocument"]["Statement"])
+    return found
+
+
+def test_functions_run_python313_on_arm64_with_tracing_and_limits():
+    glob = TEMPLATE["Globals"]["Function"]
+    assert glob["Runtime"] == "python3.13"
+    assert glob["Architectures"] == ["arm64"]
+    assert glob["Tracing"] == "Active"
+    assert isinstance(glob["MemorySize"], int) and isinstance(glob["Timeout"], int)
+    assert glob["Layers"] == [{"Ref": "TweakwiseLayer"}]
+
+
+def test_everything_builds_with_a_makefile_and_no_container():
+    layer = RESOURCES["TweakwiseLayer"]
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    for name, function in FUNCTIONS.items():
+        assert function["Metadata"]["BuildMethod"] == "makefile", name
+
+
+def test_powertools_settings_keep_responses_and_events_out_of_traces_and_logs():
+    assert GLOBAL_ENV["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert GLOBAL_ENV["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+    for function in FUNCTIONS.values():
+        assert function["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+
+
+def test_secret_id_is_the_parameter_or_the_created_secret():
+    expected = {"Fn::If": ["CreateSecret", {"Ref": "TweakwiseSecret"}, {"Ref": "TweakwiseSecretArn"}]}
+    assert GLOBAL_ENV["TWEAKWISE_SECRET_ID"] == expected
+    secret = RESOURCES["TweakwiseSecret"]
+    assert secret["Condition"] == "CreateSecret"
+    assert json.loads(secret["Properties"]["SecretString"]) == {
+        "instance_key": "REPLACE_ME",
+        "access_token": "REPLACE_ME",
+    }
+    assert TEMPLATE["Conditions"]["CreateSecret"] == {"Fn::Equals": [{"Ref": "TweakwiseSecretArn"}, ""]}
+    assert TEMPLATE["Parameters"]["TweakwiseSecretArn"]["Default"] == ""
+
+
+def test_no_parameter_carries_a_token():
+    for name, parameter in TEMPLATE["Parameters"].items():
+        assert "token" not in name.lower(), name
+        assert "REPLACE_ME" not in str(parameter.get("Default", ""))
+
+
+def test_each_function_may_read_that_one_secret_and_nothing_wider(cfn):
+    for name in FUNCTIONS:
+        statements = _statements(cfn[f"{name}Role"])
+        secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
+        assert len(secret_reads) == 1, name
+        resource = json.dumps(secret_reads[0]["Resource"])
+        assert '"Ref": "TweakwiseSecret"' in resource and '"Ref": "TweakwiseSecretArn"' in resource
+        for statement in statements:
+            assert statement["Effect"] == "Allow"
+            assert "*" not in json.dumps(statement["Action"]), (name, statement)
+            assert statement["Resource"] != "*", (name, statement)
+        kms = [s for s in statements if s["Action"] == "kms:Decrypt"]
+        assert all(s["Condition"]["StringEquals"]["kms:ViaService"] for s in kms)
+
+
+def test_monitor_runs_on_an_eventbridge_scheduler_schedule_with_retries_and_dlq(cfn):
+    [schedule] = [r for r in cfn.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    props = schedule["Properties"]
+    assert props["ScheduleExpression"] == {"Ref": "MonitorScheduleExpression"}
+    assert props["ScheduleExpressionTimezone"] == {"Ref": "MonitorScheduleTimezone"}
+    assert props["State"] == {"Ref": "MonitorScheduleState"}
+    assert "Name" not in props  # generated, so two stacks can share an account
+    target = props["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": ["CatalogMonitorFunction", "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["CatalogMonitorDeadLetterQueue", "Arn"]}
+    assert json.loads(target["Input"]) == json.loads((ROOT / "events" / "catalog_monitor.json").read_text())
+    role = cfn[target["RoleArn"]["Fn::GetAtt"][0]]
+    actions = sorted(s["Action"] for s in _statements(role))
+    assert actions == ["lambda:InvokeFunction", "sqs:SendMessage"]
+
+
+def test_monitor_function_failures_go_to_a_dead_letter_queue(cfn):
+    function = cfn["CatalogMonitorFunction"]["Properties"]
+    assert function["DeadLetterConfig"]["TargetArn"] == {
+        "Fn::GetAtt": ["CatalogMonitorDeadLetterQueue", "Arn"]
+    }
+    invoke_config = cfn["CatalogMonitorFunctionEventInvokeConfig"]["Properties"]
+    assert 0 <= invoke_config["MaximumRetryAttempts"] <= 2
+    queue = RESOURCES["CatalogMonitorDeadLetterQueue"]["Properties"]
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_every_function_has_a_log_group_with_retention():
+    groups = [r for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    for name in FUNCTIONS:
+        [group] = [
+            g for g in groups if g["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
+        ]
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def _alarm(name):
+    alarm = RESOURCES[name]
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    assert alarm["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    return alarm["Properties"]
+
+
+def test_alarm_on_product_count_below_the_minimum():
+    props = _alarm("ProductCountLowAlarm")
+    assert props["MetricName"] == "TotalProducts"
+    assert props["Namespace"] == {"Ref": "MetricsNamespace"}
+    assert props["Dimensions"][0] == {"Name": "Instance", "Value": {"Ref": "InstanceName"}}
+    assert props["Threshold"] == {"Ref": "MinProductCount"}
+    assert props["ComparisonOperator"] == "LessThanThreshold"
+
+
+def _evaluate(expression: str, previous: float, current: float) -> float:
+    """Evaluate the alarm's metric math for two datapoints, so the formula itself is tested."""
+    diff = current - previous
+    python = expression.replace("DIFF(products)", f"({diff})").replace("products", f"({current})")
+    match = re.fullmatch(r"IF\((.*) > 0, (.*), 0\)", python)
+    condition, value = match.groups()
+    return eval(value) if eval(condition) > 0 else 0  # noqa: S307 - our own template text
+
+
+def test_alarm_on_product_count_drop_uses_metric_math():
+    props = _alarm("ProductCountDropAlarm")
+    [expression] = [m for m in props["Metrics"] if m.get("ReturnData")]
+    assert "DIFF(products)" in expression["Expression"]
+    assert _evaluate(expression["Expression"], 1000, 700) == pytest.approx(30)
+    assert _evaluate(expression["Expression"], 1000, 1200) == pytest.approx(-20)
+    assert _evaluate(expression["Expression"], 0, 50) == 0
+    assert props["Threshold"] == {"Ref": "MaxProductDropPercent"}
+    assert props["ComparisonOperator"] == "GreaterThanThreshold"
+    assert props["EvaluationPeriods"] >= 2  # DIFF needs the previous period in the window
+
+
+def test_alarm_when_the_monitor_stops_reporting():
+    props = _alarm("MonitorNotReportingAlarm")
+    assert props["MetricName"] == "TotalProducts"
+    assert props["TreatMissingData"] == "breaching"
+    assert props["Period"] == {"Ref": "AlarmPeriodSeconds"}
+
+
+def test_dead_letters_and_errors_alarm_too():
+    assert _alarm("CatalogMonitorDeadLetterAlarm")["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["CatalogMonitorDeadLetterQueue", "QueueName"]
+    }
+    assert _alarm("CatalogMonitorErrorsAlarm")["MetricName"] == "Errors"
+
+
+def test_alarm_email_subscription_is_optional():
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+
+
+def test_every_linter_suppression_carries_its_reason():
+    for name, resource in RESOURCES.items():
+        metadata = resource.get("Metadata", {})
+        for skip in metadata.get("checkov", {}).get("skip", []):
+            assert len(skip.get("comment", "")) > 20, (name, skip)
+        ignored = metadata.get("cfn-lint", {}).get("config", {}).get("ignore_checks", [])
+        for rule in ignored:
+            assert len(metadata.get("SuppressionReasons", {}).get(rule, "")) > 20, (name, rule)
+
+
+def test_every_env_var_the_code_reads_is_documented_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for variable in GLOBAL_ENV:
+        assert variable in readme, variable
+    for parameter in TEMPLATE["Parameters"]:
+        assert f"`{parameter}`" in readme, parameter
