@@ -282,12 +282,10 @@ class TweakwiseClient:
 
     def upsert_item(self, item_id: str, fields: dict[str, Any]) -> str:
         """PATCH the item; when it does not exist yet, POST it. Returns "updated" or "created"."""
-        try:
-            self.patch_item(item_id, fields)
-            return "updated"
-        except NotFoundError:
-            self.create_item({"ArticleNumber": item_id, **fields})
-            return "created"
+        return _upsert(
+            lambda: self.patch_item(item_id, fields),
+            lambda: self.create_item({"ArticleNumber": item_id, **fields}),
+        )
 
     # -- categories -----------------------------------------------------------------------------------
 
@@ -311,12 +309,10 @@ class TweakwiseClient:
 
     def upsert_category(self, category_id: int, fields: dict[str, Any]) -> str:
         """PATCH the category; when it does not exist yet, POST it. Returns "updated" or "created"."""
-        try:
-            self.patch_category(category_id, fields)
-            return "updated"
-        except NotFoundError:
-            self.create_category({"CategoryId": category_id, **fields})
-            return "created"
+        return _upsert(
+            lambda: self.patch_category(category_id, fields),
+            lambda: self.create_category({"CategoryId": category_id, **fields}),
+        )
 
     # -- attributes and tasks -----------------------------------------------------------------------
 
@@ -339,6 +335,16 @@ class TweakwiseClient:
         return self.request(
             "GET", "/task/status/{instance_key}/{task_guid}", instance_key=instance_key, task_guid=task_guid
         )
+
+
+def _upsert(patch: Any, create: Any) -> str:
+    # PATCH first: it is idempotent and retried; POST (not retried) only when Tweakwise says 404.
+    try:
+        patch()
+    except NotFoundError:
+        create()
+        return "created"
+    return "updated"
 
 
 def _validation_details(response: requests.Response) -> tuple[str, list[str]]:
