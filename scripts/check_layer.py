@@ -19,7 +19,7 @@ from scripts.cfn import load_template
 
 # What the python3.13 Lambda runtime already provides (and the layer must not ship again).
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "python-dateutil", "six"}
-LAYER_EXTRAS = {"aws-lambda-powertools": {"tracer"}}
+LAYER_EXTRAS = {"aws-lambda-powertools": {"tracer", "parser"}}
 ELF_AARCH64 = 183  # e_machine of an arm64 ELF file
 LAMBDA_ENV = {
     **default_environment(),

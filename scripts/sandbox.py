@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,12 +25,18 @@ class Sandbox:
         self.items: dict[str, dict[str, Any]] = {}
         self.categories: dict[int, dict[str, Any]] = {}
         self.task_triggers: list[str] = []
+        self.requests: list[tuple[str, str, Any]] = []  # (method, path, body) as received
+        self.latency = 0.0  # seconds to wait before every answer (benchmarks, timeouts)
         self.lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
     # -- routing -------------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
+        if self.latency:
+            time.sleep(self.latency)
+        with self.lock:
+            self.requests.append((method, path, body))
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts[:2] == ["task", "trigger"] and len(parts) == 4:  # the spec lists no auth here
             return self._task(parts, trigger=True)
@@ -85,7 +92,11 @@ class Sandbox:
         return 404, {"Message": f"No route for {method} /{'/'.join(parts)}"}
 
     def _save_category(self, body: Any, create: bool) -> tuple[int, Any]:
-        category_id = (body or {}).get("CategoryId")
+        body = dict(body or {})
+        if "CategoryId" not in body and isinstance(body.get("Key"), str) and create:
+            # Alphanumeric ids: Tweakwise assigns the numeric id (here from a range shops do not use).
+            body["CategoryId"] = max([900000, *self.categories]) + 1
+        category_id = body.get("CategoryId")
         if not isinstance(category_id, int):
             return 400, {
                 "Message": "The request is invalid.",

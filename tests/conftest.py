@@ -138,3 +138,103 @@ def load_handler(function_dir: str):
 
 def load_event(name: str) -> dict:
     return json.loads((ROOT / "events" / name).read_text())
+
+
+SIGNING_SECRET = "whsec-0123456789abcdef0123456789abcdef"
+WEBHOOK_SECRET_ID = "tweakwise/webhook-test"
+
+
+@pytest.fixture
+def catalog_aws(secrets):
+    """The webhook's and worker's AWS resources, as template.yaml declares them, in moto."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    dlq = sqs.create_queue(QueueName="catalog-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(
+        QueueName="catalog.fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "DeduplicationScope": "messageGroup",
+            "FifoThroughputLimit": "perMessageGroupId",
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
+        },
+    )["QueueUrl"]
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="stale-guard",
+        AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    secrets({"signing_secret": SIGNING_SECRET}, secret_id=WEBHOOK_SECRET_ID)
+    return {"sqs": sqs, "queue": queue, "dlq": dlq, "table": "stale-guard"}
+
+
+def api_event(body: bytes | str, headers: dict[str, str] | None = None, base64_encoded: bool = False) -> dict:
+    """An API Gateway HTTP API (payload 2.0) event for POST /webhooks/catalog, from the sample event."""
+    import base64
+
+    event = load_event("catalog_webhook.json")
+    raw = body.encode() if isinstance(body, str) else body
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        base64_encoded = True  # API Gateway base64-encodes what is not text
+    event["body"] = base64.b64encode(raw).decode() if base64_encoded else raw.decode("utf-8")
+    event["isBase64Encoded"] = base64_encoded
+    event["headers"] = {"content-type": "application/json", **(headers or {})}
+    return event
+
+
+def signed_headers(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    import time as _time
+
+    from tweakwise.webhook import sign
+
+    stamp = int(_time.time()) if timestamp is None else timestamp
+    return {"x-signature-timestamp": str(stamp), "x-signature": sign(secret, stamp, body)}
+
+
+def drain(sqs, queue_url: str) -> list[dict]:
+    """Every message on a queue, with its attributes, as a worker's event source would receive them."""
+    messages = []
+    while True:
+        batch = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+            VisibilityTimeout=0,
+        ).get("Messages", [])
+        if not batch:
+            return messages
+        for message in batch:
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        messages.extend(batch)
+
+
+def sqs_event(
+    messages: list[dict], queue_arn: str = f"arn:aws:sqs:{REGION}:123456789012:catalog.fifo"
+) -> dict:
+    """Lambda's SQS event for received messages (the shape the event source mapping sends)."""
+    records = []
+    for message in messages:
+        attributes = dict(message.get("Attributes", {}))
+        attributes.setdefault("ApproximateReceiveCount", "1")
+        records.append(
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message.get("ReceiptHandle", "rh"),
+                "body": message["Body"],
+                "attributes": attributes,
+                "messageAttributes": {
+                    k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
+                    for k, v in message.get("MessageAttributes", {}).items()
+                },
+                "md5OfBody": message.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": REGION,
+            }
+        )
+    return {"Records": records}

@@ -13,6 +13,13 @@ TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+TWEAKWISE_SECRET = {"Fn::If": ["CreateSecret", {"Ref": "TweakwiseSecret"}, {"Ref": "TweakwiseSecretArn"}]}
+# Functions that call Tweakwise, and so may read its token; the webhook may not.
+TWEAKWISE_FUNCTIONS = {"CatalogMonitorFunction", "CatalogWorkerFunction"}
+
+
+def _env(name: str) -> dict:
+    return {**GLOBAL_ENV, **FUNCTIONS[name]["Properties"]["Environment"]["Variables"]}
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +61,10 @@ def test_powertools_settings_keep_responses_and_events_out_of_traces_and_logs():
 
 
 def test_secret_id_is_the_parameter_or_the_created_secret():
-    expected = {"Fn::If": ["CreateSecret", {"Ref": "TweakwiseSecret"}, {"Ref": "TweakwiseSecretArn"}]}
-    assert GLOBAL_ENV["TWEAKWISE_SECRET_ID"] == expected
+    for name in FUNCTIONS:
+        assert _env(name).get("TWEAKWISE_SECRET_ID") == (
+            TWEAKWISE_SECRET if name in TWEAKWISE_FUNCTIONS else None
+        )
     secret = RESOURCES["TweakwiseSecret"]
     assert secret["Condition"] == "CreateSecret"
     assert json.loads(secret["Properties"]["SecretString"]) == {
@@ -72,19 +81,87 @@ def test_no_parameter_carries_a_token():
         assert "REPLACE_ME" not in str(parameter.get("Default", ""))
 
 
-def test_each_function_may_read_that_one_secret_and_nothing_wider(cfn):
+def test_each_function_may_read_its_one_secret_and_nothing_wider(cfn):
     for name in FUNCTIONS:
         statements = _statements(cfn[f"{name}Role"])
         secret_reads = [s for s in statements if "secretsmanager:GetSecretValue" in json.dumps(s["Action"])]
         assert len(secret_reads) == 1, name
         resource = json.dumps(secret_reads[0]["Resource"])
-        assert '"Ref": "TweakwiseSecret"' in resource and '"Ref": "TweakwiseSecretArn"' in resource
+        if name in TWEAKWISE_FUNCTIONS:
+            assert '"Ref": "TweakwiseSecret"' in resource and '"Ref": "TweakwiseSecretArn"' in resource
+        else:  # the webhook reads its signing secret, never the Tweakwise token
+            assert resource == '{"Fn::Sub": ["${secretArn}", {"secretArn": {"Ref": "WebhookSigningSecret"}}]}'
         for statement in statements:
             assert statement["Effect"] == "Allow"
             assert "*" not in json.dumps(statement["Action"]), (name, statement)
             assert statement["Resource"] != "*", (name, statement)
         kms = [s for s in statements if s["Action"] == "kms:Decrypt"]
         assert all(s["Condition"]["StringEquals"]["kms:ViaService"] for s in kms)
+
+
+def _actions(cfn, name: str) -> dict[str, list]:
+    """Action -> resources of a function's role, for the statements this template adds."""
+    found: dict[str, list] = {}
+    for statement in _statements(cfn[f"{name}Role"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in actions:
+            found.setdefault(action, []).append(statement["Resource"])
+    return found
+
+
+def test_webhook_is_a_throttled_logged_http_api_route_that_only_queues(cfn):
+    api = RESOURCES["CatalogApi"]["Properties"]
+    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["CatalogApiAccessLogGroup", "Arn"]}
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] == {"Ref": "WebhookRateLimit"}
+    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] == {"Ref": "WebhookBurstLimit"}
+    events = FUNCTIONS["CatalogWebhookFunction"]["Properties"]["Events"]
+    assert [e["Properties"] for e in events.values()] == [
+        {"ApiId": {"Ref": "CatalogApi"}, "Path": "/webhooks/catalog", "Method": "POST"}
+    ]
+    actions = _actions(cfn, "CatalogWebhookFunction")
+    assert "sqs:SendMessage" in actions
+    assert actions["sqs:SendMessage"] == [{"Fn::GetAtt": ["CatalogQueue", "Arn"]}]
+    assert "DeadLetter" not in json.dumps(actions)
+    assert not [a for a in actions if a.startswith("dynamodb:")]
+    secret = RESOURCES["WebhookSigningSecret"]["Properties"]["GenerateSecretString"]
+    assert secret["GenerateStringKey"] == "signing_secret" and secret["PasswordLength"] >= 32
+
+
+def test_catalog_queue_is_high_throughput_fifo_with_a_dead_letter_queue():
+    queue = RESOURCES["CatalogQueue"]["Properties"]
+    assert queue["FifoQueue"] is True and queue["ContentBasedDeduplication"] is False
+    assert queue["DeduplicationScope"] == "messageGroup"
+    assert queue["FifoThroughputLimit"] == "perMessageGroupId"
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["CatalogDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
+    }
+    assert TEMPLATE["Parameters"]["MaxReceiveCount"]["Default"] == 5
+    assert queue["VisibilityTimeout"] >= 6 * FUNCTIONS["CatalogWorkerFunction"]["Properties"]["Timeout"]
+    assert RESOURCES["CatalogDeadLetterQueue"]["Properties"]["FifoQueue"] is True
+    alarm = _alarm("CatalogDeadLetterAlarm")
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["CatalogDeadLetterQueue", "QueueName"]}
+
+
+def test_worker_reports_partial_failures_with_capped_concurrency(cfn):
+    [source] = FUNCTIONS["CatalogWorkerFunction"]["Properties"]["Events"].values()
+    assert source["Type"] == "SQS"
+    props = source["Properties"]
+    assert props["Queue"] == {"Fn::GetAtt": ["CatalogQueue", "Arn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BatchSize"] == 10
+    assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}
+    assert _env("CatalogWorkerFunction")["WORKER_CONCURRENCY"] == {"Ref": "WorkerConcurrency"}
+    actions = _actions(cfn, "CatalogWorkerFunction")
+    assert actions["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["StaleGuardTable", "Arn"]}]
+    assert actions["sqs:SendMessage"] == [{"Fn::GetAtt": ["CatalogDeadLetterQueue", "Arn"]}]
+
+
+def test_stale_guard_table_expires_entries_and_can_be_restored():
+    table = RESOURCES["StaleGuardTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "entity", "KeyType": "HASH"}]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
 def test_monitor_runs_on_an_eventbridge_scheduler_schedule_with_retries_and_dlq(cfn):
@@ -117,7 +194,7 @@ def test_monitor_function_failures_go_to_a_dead_letter_queue(cfn):
 
 
 def test_every_function_has_a_log_group_with_retention():
-    groups = [r for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    groups = [r for r in RESOURCES.values() if "LogGroupName" in r.get("Properties", {})]
     for name in FUNCTIONS:
         [group] = [
             g for g in groups if g["Properties"]["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}
@@ -194,7 +271,7 @@ def test_every_linter_suppression_carries_its_reason():
 
 def test_every_env_var_the_code_reads_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for variable in GLOBAL_ENV:
+    for variable in {v for name in FUNCTIONS for v in _env(name)}:
         assert variable in readme, variable
     for parameter in TEMPLATE["Parameters"]:
         assert f"`{parameter}`" in readme, parameter

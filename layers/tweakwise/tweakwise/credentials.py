@@ -12,9 +12,11 @@ import os
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from .errors import CredentialsError
+
+T = TypeVar("T")
 
 SECRET_ID_ENV = "TWEAKWISE_SECRET_ID"  # noqa: S105 - a variable name, not a secret
 MAX_AGE_ENV = "TWEAKWISE_SECRET_MAX_AGE"
@@ -69,29 +71,41 @@ def parse_secret(secret_id: str, value: Any) -> Credentials:
     return Credentials(value["instance_key"], value["access_token"], extra)
 
 
-class SecretCredentials:
-    """Reads and caches the credentials of one secret. Creates its boto3 client on first use."""
+class JsonSecret(Generic[T]):
+    """One Secrets Manager secret holding a JSON object, read through Powertools Parameters and cached
+    per container for `max_age` seconds. Creates its boto3 client on first use. Subclasses say which
+    environment variable names it and how its JSON becomes a value."""
+
+    SECRET_ID_ENV = SECRET_ID_ENV
+    MAX_AGE_ENV = MAX_AGE_ENV
+    DESCRIPTION = "Tweakwise secret"
+    SHAPE = "a JSON object with 'instance_key' and 'access_token'"
 
     def __init__(self, secret_id: str, max_age: int = DEFAULT_MAX_AGE, provider: Any = None):
         if not secret_id:
             raise CredentialsError(
-                f"Environment variable {SECRET_ID_ENV} is not set; it must hold the name or ARN of the "
-                "Tweakwise secret"
+                f"Environment variable {self.SECRET_ID_ENV} is not set; it must hold the name or ARN of "
+                f"the {self.DESCRIPTION}"
             )
         self.secret_id = secret_id
         self.max_age = max_age
         self._provider = provider
         self._lock = threading.Lock()
-        self._parsed: tuple[Any, Credentials] | None = None
+        self._parsed: tuple[Any, T] | None = None
 
     @classmethod
-    def from_env(cls) -> SecretCredentials:
-        raw = os.environ.get(MAX_AGE_ENV, "")
+    def from_env(cls) -> Self:
+        raw = os.environ.get(cls.MAX_AGE_ENV, "")
         try:
             max_age = int(raw) if raw else DEFAULT_MAX_AGE
         except ValueError:
-            raise CredentialsError(f"{MAX_AGE_ENV} must be a whole number of seconds, got {raw!r}") from None
-        return cls(os.environ.get(SECRET_ID_ENV, ""), max_age)
+            raise CredentialsError(
+                f"{cls.MAX_AGE_ENV} must be a whole number of seconds, got {raw!r}"
+            ) from None
+        return cls(os.environ.get(cls.SECRET_ID_ENV, ""), max_age)
+
+    def parse(self, value: Any) -> T:
+        raise NotImplementedError
 
     @property
     def provider(self) -> Any:
@@ -101,7 +115,7 @@ class SecretCredentials:
             self._provider = SecretsProvider()
         return self._provider
 
-    def get(self, force: bool = False) -> Credentials:
+    def get(self, force: bool = False) -> T:
         from aws_lambda_powertools.utilities.parameters.exceptions import (
             GetParameterError,
             TransformParameterError,
@@ -115,15 +129,14 @@ class SecretCredentials:
                 )
             except TransformParameterError:
                 raise CredentialsError(
-                    f"Secret {self.secret_id!r} is not valid JSON; it must be a JSON object with "
-                    "'instance_key' and 'access_token'",
+                    f"Secret {self.secret_id!r} is not valid JSON; it must be {self.SHAPE}",
                     secret_id=self.secret_id,
                 ) from None
             except GetParameterError as exc:
                 raise self._read_error(exc) from None
             # Cached reads return the same dict: validate it once, not on every request.
             if self._parsed is None or self._parsed[0] is not value:
-                self._parsed = (value, parse_secret(self.secret_id, value))
+                self._parsed = (value, self.parse(value))
             return self._parsed[1]
 
     def _read_error(self, exc: Exception) -> CredentialsError:
@@ -132,7 +145,7 @@ class SecretCredentials:
         code = getattr(cause, "response", {}).get("Error", {}).get("Code", "")
         sid = self.secret_id
         if code in _NOT_FOUND_CODES:
-            text = f"Secret {sid!r} was not found; check {SECRET_ID_ENV} and the region, or create it"
+            text = f"Secret {sid!r} was not found; check {self.SECRET_ID_ENV} and the region, or create it"
         elif code in _DENIED_CODES:
             text = (
                 f"Access denied reading secret {sid!r}; the function's role needs "
@@ -143,3 +156,10 @@ class SecretCredentials:
         else:
             text = f"Could not read secret {sid!r} ({code or type(cause or exc).__name__})"
         return CredentialsError(text, secret_id=sid)
+
+
+class SecretCredentials(JsonSecret[Credentials]):
+    """The Tweakwise credentials secret named by TWEAKWISE_SECRET_ID."""
+
+    def parse(self, value: Any) -> Credentials:
+        return parse_secret(self.secret_id, value)

@@ -1,0 +1,50 @@
+"""Catalog webhook (API Gateway HTTP API): checks the signature and schema, queues events on SQS FIFO."""
+
+import os
+
+import boto3
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+
+from tweakwise.webhook import SigningSecrets, Verifier, handle_webhook
+
+logger = Logger()
+copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
+tracer = Tracer()
+app = APIGatewayHttpResolver()
+sqs = boto3.client("sqs")
+verifier = Verifier(SigningSecrets.from_env())  # reads no secret until the first request
+QUEUE_URL = os.environ["CATALOG_QUEUE_URL"]
+
+
+@app.post("/webhooks/catalog")
+def catalog_webhook() -> Response:
+    answer = handle_webhook(app.current_event.raw_event, verifier, sqs, QUEUE_URL)
+    return Response(status_code=answer.status, content_type=content_types.APPLICATION_JSON, body=answer.body)
+
+
+@app.not_found
+def not_found(_exc: Exception) -> Response:
+    return Response(
+        status_code=404,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": "Not found; POST catalog events to /webhooks/catalog"},
+    )
+
+
+@app.exception_handler(Exception)
+def unexpected(exc: Exception) -> Response:
+    # Never a stack trace to the sender: log it, and ask for a retry (queued events are deduplicated).
+    logger.exception("Webhook failed unexpectedly")
+    return Response(
+        status_code=503,
+        content_type=content_types.APPLICATION_JSON,
+        body={"message": "Temporarily unable to accept events; retry the same request"},
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,216 @@
+"""The catalog webhook: HMAC-SHA256 signatures, the request body, and the SQS FIFO messages it becomes.
+
+`handle_webhook` is the whole request flow as one plain function; the Lambda handler only wires it to
+API Gateway. Every answer is a 2xx or 4xx, except 503 when SQS itself fails (the sender retries, and the
+deduplication ids make that retry safe).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .credentials import JsonSecret
+from .errors import CredentialsError
+
+logger = logging.getLogger("tweakwise")
+
+SIGNATURE_HEADER = "x-signature"
+TIMESTAMP_HEADER = "x-signature-timestamp"
+TOLERANCE_SECONDS = 300
+MAX_BODY_BYTES = 1024 * 1024
+SQS_BATCH = 10
+# A signature that matches no cached key may mean the secret was rotated: re-read it, at most this often.
+REFRESH_INTERVAL = 60.0
+
+
+class SigningSecrets(JsonSecret[tuple[bytes, ...]]):
+    """The webhook signing secret: {"signing_secret": "...", "previous_signing_secret": "..."}."""
+
+    SECRET_ID_ENV = "WEBHOOK_SECRET_ID"  # noqa: S105 - a variable name
+    MAX_AGE_ENV = "WEBHOOK_SECRET_MAX_AGE"
+    DESCRIPTION = "webhook signing secret"
+    SHAPE = "a JSON object with 'signing_secret' (and optionally 'previous_signing_secret')"
+
+    def parse(self, value: Any) -> tuple[bytes, ...]:
+        if not isinstance(value, dict):
+            raise CredentialsError(
+                f"Secret {self.secret_id!r} must be {self.SHAPE}", secret_id=self.secret_id
+            )
+        keys = []
+        for name in ("signing_secret", "previous_signing_secret"):
+            key = value.get(name)
+            if key is None or (key == "" and name == "previous_signing_secret"):
+                if name == "signing_secret":
+                    raise CredentialsError(
+                        f"Secret {self.secret_id!r} has no 'signing_secret'", secret_id=self.secret_id
+                    )
+                continue
+            if not isinstance(key, str) or len(key) < 16:
+                raise CredentialsError(
+                    f"Secret {self.secret_id!r} key {name!r} must be a string of at least 16 characters",
+                    secret_id=self.secret_id,
+                )
+            keys.append(key.encode())
+        return tuple(keys)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+
+
+def sign(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
+    """The X-Signature value for a body: what a sender computes."""
+    key = secret.encode() if isinstance(secret, str) else secret
+    digest = hmac.new(key, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def raw_body(event: dict[str, Any]) -> bytes:
+    """The body exactly as the sender sent it (API Gateway base64-encodes binary bodies)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return body.encode("utf-8", "surrogatepass")
+
+
+def signature_problem(keys: Sequence[bytes], headers: dict[str, str], body: bytes, now: float) -> str | None:
+    """Why the request is not authentic, or None when it is."""
+    timestamp = (headers.get(TIMESTAMP_HEADER) or "").strip()
+    signature = (headers.get(SIGNATURE_HEADER) or "").strip()
+    if not timestamp or not signature:
+        return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header"
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
+        return f"{TIMESTAMP_HEADER} must be whole unix seconds"
+    if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
+        return f"{TIMESTAMP_HEADER} is more than {TOLERANCE_SECONDS} s from now"
+    if not signature.startswith("sha256="):
+        return f"{SIGNATURE_HEADER} must look like sha256=<hex>"
+    given = signature.encode("ascii", "replace")
+    # Compare against every valid key, always: the time taken does not tell which key matched.
+    matches = [hmac.compare_digest(sign(key, timestamp, body).encode(), given) for key in keys]
+    return None if any(matches) else "signature does not match"
+
+
+class Verifier:
+    """Checks signatures against the current and previous signing secret, re-reading the secret (rate
+    limited) when a signature matches neither, so a rotated secret is picked up without a redeploy."""
+
+    def __init__(self, secrets: SigningSecrets):
+        self.secrets = secrets
+        self._refreshed_at = 0.0
+        self._lock = threading.Lock()
+
+    def problem(self, headers: dict[str, str], body: bytes, now: float | None = None) -> str | None:
+        now = time.time() if now is None else now
+        problem = signature_problem(self.secrets.get(), headers, body, now)
+        if problem == "signature does not match":
+            with self._lock:
+                due = time.monotonic() - self._refreshed_at > REFRESH_INTERVAL
+                if due:
+                    self._refreshed_at = time.monotonic()
+            if due:
+                problem = signature_problem(self.secrets.get(force=True), headers, body, now)
+        return problem
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def message_group_id(event: Any) -> str:
+    """Same entity, same group: its changes apply in order. A hash keeps SQS's 128 ASCII chars rule."""
+    kind, ref = event.entity()
+    return f"{kind}-{_hash(ref)}"
+
+
+def deduplication_id(event: Any) -> str:
+    return _hash(event.id)
+
+
+def queue_entries(events: Sequence[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "Id": str(index),
+            "MessageBody": event.model_dump_json(exclude_none=True),
+            "MessageGroupId": message_group_id(event),
+            "MessageDeduplicationId": deduplication_id(event),
+            "MessageAttributes": {"type": {"DataType": "String", "StringValue": event.type}},
+        }
+        for index, event in enumerate(events)
+    ]
+
+
+class QueueError(Exception):
+    pass
+
+
+def enqueue(sqs: Any, queue_url: str, events: Sequence[Any]) -> None:
+    """Send every event, in order, in batches of ten. Raises QueueError if any is not accepted."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    entries = queue_entries(events)
+    for start in range(0, len(entries), SQS_BATCH):
+        chunk = entries[start : start + SQS_BATCH]
+        try:
+            answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=chunk)
+        except (BotoCoreError, ClientError) as exc:
+            raise QueueError(f"SQS send_message_batch failed: {type(exc).__name__}") from exc
+        if answer.get("Failed"):
+            codes = sorted({f["Code"] for f in answer["Failed"]})
+            raise QueueError(f"SQS refused {len(answer['Failed'])} messages ({', '.join(codes)})")
+
+
+def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> Answer:
+    body: dict[str, Any] = {"message": message}
+    if errors is not None:
+        body["errors"] = errors
+    return Answer(status, body)
+
+
+def handle_webhook(event: dict[str, Any], verifier: Verifier, sqs: Any, queue_url: str) -> Answer:  # noqa: PLR0911 - one return per answer
+    """One webhook request, from API Gateway's event to the answer."""
+    from pydantic import ValidationError
+
+    from .events import WebhookBody, error_list
+
+    try:
+        body = raw_body(event)
+    except ValueError:
+        return _error(400, "The body is not valid base64 although API Gateway marked it so")
+    if len(body) > MAX_BODY_BYTES:
+        return _error(413, f"The body is over {MAX_BODY_BYTES} bytes; send at most 100 events per request")
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    try:
+        problem = verifier.problem(headers, body)
+    except CredentialsError as exc:
+        logger.error("Webhook cannot check signatures: %s", exc)
+        return _error(503, "The webhook is not configured yet; retry later")
+    if problem:
+        logger.warning("Webhook refused: %s", problem)
+        return _error(401, f"Unauthorized: {problem}")
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return _error(400, "The body is not valid JSON", [{"path": "(body)", "error": "invalid JSON"}])
+    try:
+        parsed = WebhookBody.model_validate(payload)
+    except ValidationError as exc:
+        return _error(400, "The body does not match the catalog webhook schema", error_list(exc))
+    try:
+        enqueue(sqs, queue_url, parsed.events)
+    except QueueError as exc:
+        logger.error("Webhook could not queue %d events: %s", len(parsed.events), exc)
+        return _error(503, "The events could not be queued; retry the same request (it is deduplicated)")
+    logger.info("Webhook accepted %d events", len(parsed.events))
+    return Answer(202, {"accepted": len(parsed.events)})

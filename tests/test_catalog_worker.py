@@ -1,0 +1,285 @@
+"""The catalog worker, and the whole path: signed webhook -> SQS FIFO (moto) -> worker -> Tweakwise."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from conftest import (
+    ACCESS_TOKEN,
+    INSTANCE_KEY,
+    SECRET_ID,
+    WEBHOOK_SECRET_ID,
+    FakeContext,
+    api_event,
+    drain,
+    load_event,
+    load_handler,
+    signed_headers,
+    sqs_event,
+)
+from werkzeug import Response
+
+from scripts.sandbox import Sandbox
+from tweakwise.events import EVENT_ADAPTER
+from tweakwise.webhook import deduplication_id, message_group_id
+
+
+@pytest.fixture
+def sandbox():
+    box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
+    box.url = box.start()
+    yield box
+    box.stop()
+
+
+def _worker_env(monkeypatch, catalog_aws, api_url, **extra):
+    monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
+    monkeypatch.setenv("TWEAKWISE_API_URL", api_url)
+    monkeypatch.setenv("TWEAKWISE_MAX_RETRIES", "0")
+    monkeypatch.setenv("STALE_GUARD_TABLE", catalog_aws["table"])
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", catalog_aws["dlq"])
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "catalog-worker")
+    for key, value in extra.items():
+        monkeypatch.setenv(key, value)
+    return load_handler("catalog_worker")
+
+
+@pytest.fixture
+def worker(catalog_aws, sandbox, monkeypatch):
+    return _worker_env(monkeypatch, catalog_aws, sandbox.url)
+
+
+def _records(*events):
+    """SQS messages for events, with the group and deduplication ids the webhook would give them."""
+    messages = []
+    for index, raw in enumerate(events):
+        event = EVENT_ADAPTER.validate_python(raw)
+        messages.append(
+            {
+                "MessageId": f"m-{index}",
+                "Body": event.model_dump_json(exclude_none=True),
+                "Attributes": {
+                    "MessageGroupId": message_group_id(event),
+                    "MessageDeduplicationId": deduplication_id(event),
+                },
+            }
+        )
+    return sqs_event(messages)
+
+
+def _upsert(event_id, item_id, at=None, **item):
+    event = {
+        "id": event_id,
+        "type": "item.upsert",
+        "item": {"id": item_id, "name": "N", "price": 1, "stock": 1},
+    }
+    event["item"].update(item)
+    if at:
+        event["occurredAt"] = at
+    return event
+
+
+def _emf(out: str) -> dict:
+    [blob] = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
+    return blob
+
+
+def test_webhook_to_worker_to_tweakwise_end_to_end(catalog_aws, sandbox, monkeypatch, capsys):
+    # 1. the shop posts the sample webhook, signed
+    monkeypatch.setenv("WEBHOOK_SECRET_ID", WEBHOOK_SECRET_ID)
+    monkeypatch.setenv("CATALOG_QUEUE_URL", catalog_aws["queue"])
+    webhook = load_handler("catalog_webhook")
+    raw = load_event("catalog_webhook.json")["body"].encode()
+    answer = webhook.lambda_handler(api_event(raw, signed_headers(raw)), FakeContext())
+    assert answer["statusCode"] == 202
+    # 2. the real messages, read back from the queue, become the worker's SQS event
+    messages = drain(catalog_aws["sqs"], catalog_aws["queue"])
+    assert len(messages) == 3
+    sandbox.items["SKU-7"] = {"ArticleNumber": "SKU-7", "Name": "Old"}
+    worker = _worker_env(monkeypatch, catalog_aws, sandbox.url)
+    capsys.readouterr()
+    response = worker.lambda_handler(sqs_event(messages), FakeContext())
+    # 3. Tweakwise received the changes
+    assert response == {"batchItemFailures": []}
+    assert sandbox.categories[100] == {"CategoryId": 100, "Name": "Shoes", "Rank": 1}
+    item = sandbox.items["SKU-42/blue"]
+    assert item == {
+        "ArticleNumber": "SKU-42/blue",
+        "Name": "Trail runner",
+        "Price": 89.95,
+        "Stock": 12,
+        "Brand": "Acme",
+        "Url": "https://shop.example/p/sku-42-blue",
+        "Categories": [100],
+        "Attributes": [{"Key": "color", "Values": ["blue"]}, {"Key": "sizes", "Values": ["41", "42", "43"]}],
+    }
+    assert "SKU-7" not in sandbox.items
+    paths = [(m, p) for m, p, _ in sandbox.requests]
+    assert ("PATCH", "/item/SKU-42%2Fblue") in paths and ("POST", "/item") in paths
+    assert ("DELETE", "/item/SKU-7") in paths
+    blob = _emf(capsys.readouterr().out)
+    assert blob["EventsApplied"] == [3.0] and blob["EventsRetried"] == [0.0]
+
+
+def test_sample_worker_event(worker, sandbox):
+    response = worker.lambda_handler(load_event("catalog_worker.json"), FakeContext())
+    assert response == {"batchItemFailures": []}
+    assert sandbox.items["SKU-42/blue"]["Price"] == 84.95
+
+
+def test_older_event_never_reverts_newer_data(worker, sandbox, capsys):
+    newer = _upsert("e2", "A", at="2026-11-28T10:00:00Z", name="New")
+    older = _upsert("e1", "A", at="2026-11-28T09:00:00+00:00", name="Old")
+    worker.lambda_handler(_records(newer), FakeContext())
+    capsys.readouterr()
+    response = worker.lambda_handler(_records(older), FakeContext())
+    assert response == {"batchItemFailures": []}
+    assert sandbox.items["A"]["Name"] == "New"
+    assert _emf(capsys.readouterr().out)["StaleEventsSkipped"] == [1.0]
+
+
+def test_stale_guard_covers_deletes_and_same_time_retries(worker, sandbox):
+    worker.lambda_handler(
+        _records({"id": "d", "type": "item.delete", "itemId": "B", "occurredAt": "2026-11-28T10:00:00Z"}),
+        FakeContext(),
+    )
+    worker.lambda_handler(_records(_upsert("u-old", "B", at="2026-11-28T09:59:59Z")), FakeContext())
+    assert "B" not in sandbox.items  # the late upsert did not resurrect the deleted item
+    worker.lambda_handler(_records(_upsert("u-new", "B", at="2026-11-28T10:00:00Z")), FakeContext())
+    assert "B" in sandbox.items  # equal time is not older: a redelivery applies again
+
+
+def test_tweakwise_400_goes_to_the_dead_letter_queue_at_once(catalog_aws, tweakwise, monkeypatch, capsys):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json(
+        {"Message": "The request is invalid.", "Errors": [{"Error": "Name is too long"}]}, status=400
+    )
+    tweakwise.expect_request("/item/GOOD", method="PATCH").respond_with_json({})
+    response = worker.lambda_handler(
+        _records(_upsert("e-bad", "BAD"), _upsert("e-good", "GOOD")), FakeContext()
+    )
+    assert response == {"batchItemFailures": []}  # not retried: it would fail the same way
+    [parked] = drain(catalog_aws["sqs"], catalog_aws["dlq"])
+    assert json.loads(parked["Body"])["id"] == "e-bad"
+    reason = parked["MessageAttributes"]["ErrorReason"]["StringValue"]
+    assert "PATCH /item/BAD answered 400" in reason and "Name is too long" in reason
+    assert parked["MessageAttributes"]["EventType"]["StringValue"] == "item.upsert"
+    blob = _emf(capsys.readouterr().out)
+    assert blob["EventsRejected"] == [1.0] and blob["EventsApplied"] == [1.0]
+
+
+def test_a_503_is_retried_and_later_records_of_that_entity_wait(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
+    tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
+    event = _records(_upsert("a1", "A"), _upsert("b1", "B"), _upsert("a2", "A"), _upsert("b2", "B"))
+    response = worker.lambda_handler(event, FakeContext())
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m-0", "m-2"]
+    patched = [r.path for r, _ in tweakwise.log]
+    assert patched.count("/item/A") == 1  # a2 was not tried: it must not overtake a1
+    assert patched.count("/item/B") == 2
+
+
+@pytest.mark.parametrize("status", [429, 500, 504])
+def test_transient_statuses_fail_the_record_for_a_later_retry(catalog_aws, tweakwise, monkeypatch, status):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=status)
+    response = worker.lambda_handler(_records(_upsert("a1", "A")), FakeContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert drain(catalog_aws["sqs"], catalog_aws["dlq"]) == []
+
+
+def test_category_keys_are_resolved_once_per_container(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/category/getbykey/shoes").respond_with_json({"CategoryId": 7, "Key": "shoes"})
+    tweakwise.expect_request(
+        "/item/A", method="PATCH", json={"Name": "N", "Price": 1, "Stock": 1, "Categories": [7, 3]}
+    ).respond_with_json({})
+    tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
+    response = worker.lambda_handler(
+        _records(_upsert("a", "A", categories=["shoes", 3]), _upsert("b", "B", categories=["shoes"])),
+        FakeContext(),
+    )
+    assert response == {"batchItemFailures": []}
+    assert [r.path for r, _ in tweakwise.log].count("/category/getbykey/shoes") == 1
+
+
+def test_unknown_category_key_is_retried_not_dropped(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/category/getbykey/new").respond_with_data("", status=404)
+    response = worker.lambda_handler(_records(_upsert("a", "A", categories=["new"])), FakeContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+
+
+def test_category_upserts_by_id_and_by_key(worker, sandbox):
+    events = _records(
+        {"id": "c1", "type": "category.upsert", "category": {"id": 1, "name": "Root"}},
+        {
+            "id": "c2",
+            "type": "category.upsert",
+            "category": {"id": "men", "name": "Men", "parents": [1], "rank": 2, "url": "https://s/men"},
+        },
+    )
+    assert worker.lambda_handler(events, FakeContext()) == {"batchItemFailures": []}
+    assert sandbox.categories[1] == {"CategoryId": 1, "Name": "Root"}
+    [men] = [c for c in sandbox.categories.values() if c.get("Key") == "men"]
+    assert {k: v for k, v in men.items() if k != "CategoryId"} == {
+        "Key": "men",
+        "Name": "Men",
+        "Rank": 2,
+        "Parents": [1],
+        "Url": "https://s/men",
+    }
+
+
+def test_category_key_upsert_patches_when_the_key_exists(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/category/getbykey/men").respond_with_json({"CategoryId": 12})
+    tweakwise.expect_request("/category/12", method="PATCH", json={"Name": "Men"}).respond_with_json({})
+    event = _records({"id": "c", "type": "category.upsert", "category": {"id": "men", "name": "Men"}})
+    assert worker.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+
+
+def test_deletes_of_missing_things_are_done(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/item/gone", method="DELETE").respond_with_data("", status=404)
+    tweakwise.expect_request("/category/9", method="DELETE").respond_with_data("", status=404)
+    tweakwise.expect_request("/category/getbykey/old").respond_with_data("", status=404)
+    events = _records(
+        {"id": "1", "type": "item.delete", "itemId": "gone"},
+        {"id": "2", "type": "category.delete", "categoryId": 9},
+        {"id": "3", "type": "category.delete", "categoryId": "old"},
+    )
+    assert worker.lambda_handler(events, FakeContext()) == {"batchItemFailures": []}
+
+
+def test_entities_of_one_batch_are_applied_concurrently(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY="5")
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def slow(_request):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+        return Response("{}", content_type="application/json")
+
+    for i in range(10):
+        tweakwise.expect_request(f"/item/I{i}", method="PATCH").respond_with_handler(slow)
+    started = time.monotonic()
+    response = worker.lambda_handler(_records(*[_upsert(f"e{i}", f"I{i}") for i in range(10)]), FakeContext())
+    assert response == {"batchItemFailures": []}
+    assert peak[0] == 5  # bounded by WORKER_CONCURRENCY
+    assert time.monotonic() - started < 1.5  # 10 x 200 ms one after the other would take 2 s
+
+
+def test_one_entity_is_applied_in_order(worker, sandbox):
+    events = _records(*[_upsert(f"e{i}", "SAME", stock=i) for i in range(10)])
+    assert worker.lambda_handler(events, FakeContext()) == {"batchItemFailures": []}
+    stocks = [body["Stock"] for method, path, body in sandbox.requests if method in ("PATCH", "POST")]
+    assert stocks == [0, *range(10)]  # PATCH 0 answered 404, so POST 0, then PATCH 1..9
