@@ -6,8 +6,8 @@ import json
 import logging
 
 import pytest
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, CallCounter, FakeContext, load_event, load_handler
 
+from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, CallCounter, FakeContext, load_event, load_handler
 from tweakwise import errors
 
 

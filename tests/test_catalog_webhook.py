@@ -8,6 +8,9 @@ import time
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from conftest import (
     REGION,
     SIGNING_SECRET,
@@ -19,9 +22,6 @@ from conftest import (
     load_handler,
     signed_headers,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from tweakwise.webhook import deduplication_id, message_group_id, sign
 
 NEW_SECRET = "whsec-rotated-fedcba9876543210fedcba98"

@@ -7,6 +7,8 @@ import threading
 import time
 
 import pytest
+from werkzeug import Response
+
 from conftest import (
     ACCESS_TOKEN,
     INSTANCE_KEY,
@@ -20,8 +22,6 @@ from conftest import (
     signed_headers,
     sqs_event,
 )
-from werkzeug import Response
-
 from scripts.sandbox import Sandbox
 from tweakwise.events import EVENT_ADAPTER
 from tweakwise.webhook import deduplication_id, message_group_id

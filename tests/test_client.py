@@ -8,9 +8,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, FakeContext
 from werkzeug import Response
 
+from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, FakeContext
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient, parse_count, render_path
 

@@ -7,8 +7,8 @@ import logging
 
 import boto3
 import pytest
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION, SECRET_ID, CallCounter
 
+from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION, SECRET_ID, CallCounter
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import Credentials, SecretCredentials, parse_secret
