@@ -19,7 +19,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime clean
+.PHONY: help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -82,3 +82,6 @@ importtime: $(VENV)/.ok ## Cold-start import cost of a handler beside `import bo
 
 clean: ## Remove build output and caches (keeps the virtualenvs)
 	rm -rf .aws-sam .pytest_cache .ruff_cache .coverage coverage.xml
+
+bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
+	$(VENV)/bin/python benchmarks/catalog_sync.py

@@ -133,6 +133,7 @@ class Sandbox:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out at once, as a real server's do
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
