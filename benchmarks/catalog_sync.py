@@ -130,7 +130,7 @@ class DynamoDBStandIn:
     DynamoDB in the same region does. moto spends ~10 ms of CPU per call in one process, so N
     concurrent claims take N x 10 ms there, which says more about moto than about the worker."""
 
-    class exceptions:  # noqa: N801 - mirrors boto3's client.exceptions
+    class exceptions:
         class ConditionalCheckFailedException(Exception):
             pass
 
@@ -267,7 +267,8 @@ def main() -> int:
     lines += [
         "",
         f"Target: at least 5x the sequential baseline. With DynamoDB answering like DynamoDB it is "
-        f"{ratio:.1f}x. With moto, the claims queue behind moto's own CPU time, which bounds a batch at about "
+        f"{ratio:.1f}x. With moto, the claims queue behind moto's own CPU time, which bounds a batch at "
+        "about "
         "10 x 10 ms + 50 ms; in AWS the ten claims run in parallel like the Tweakwise calls.",
         "",
         "## Webhook handler cost (warm, signature check and schema validation included, SQS excluded)",

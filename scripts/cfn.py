@@ -74,6 +74,8 @@ class Resolver:
         self.template = template
         self.params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
         self.params.update(overrides or {})
+        # Attributes of resources that exist locally (scripts/local_aws.py): {"Ref": ..., "Arn": ...}
+        self.resources: dict[str, dict[str, str]] = {}
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))
@@ -92,6 +94,8 @@ class Resolver:
         if key == "Ref":
             if arg in self.params:
                 return self.params[arg]
+            if arg in self.resources:
+                return self.resources[arg]["Ref"]
             return self.PSEUDO.get(arg, self.resource_name(arg))
         if key == "Condition":
             return self.condition(arg)
@@ -108,7 +112,8 @@ class Resolver:
         if key == "Fn::Or":
             return any(self.resolve(arg))
         if key == "Fn::GetAtt":
-            return f"{self.resource_name(arg[0])}.{arg[1]}"
+            known = self.resources.get(arg[0], {})
+            return known.get(arg[1], f"{self.resource_name(arg[0])}.{arg[1]}")
         if key == "Fn::Sub":
             text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
             import re

@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.cfn import Resolver, function_environment, function_setting, load_template  # noqa: E402
+from scripts.local_aws import provision  # noqa: E402
 
 
 class LambdaContext:
@@ -59,7 +60,6 @@ def main(argv: list[str] | None = None) -> int:
     event = json.loads(args.event.read_text(encoding="utf-8"))
 
     resolver = Resolver(template)
-    env = function_environment(template, args.function, resolver)
     timeout = float(function_setting(template, args.function, "Timeout", 3))
     memory = int(function_setting(template, args.function, "MemorySize", 128))
     props = template["Resources"][args.function]["Properties"]
@@ -73,13 +73,19 @@ def main(argv: list[str] | None = None) -> int:
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
-    os.environ.update(env)
 
     from moto import mock_aws
 
     with mock_aws():
-        sandbox = _tweakwise(env["TWEAKWISE_SECRET_ID"])
-        sys.path.insert(0, str(ROOT / "layers" / "tweakwise"))
+        sandbox, credentials = _tweakwise()
+        provision(template, resolver, {"TweakwiseSecret": credentials})
+        env = function_environment(template, args.function, resolver)
+        if os.environ.get("TWEAKWISE_API_URL"):
+            env["TWEAKWISE_API_URL"] = os.environ["TWEAKWISE_API_URL"]
+        os.environ.update(env)
+        sys.path.insert(0, str(ROOT / "layers" / "tweakwise"))  # the layer, as /opt/python in Lambda
+        if "WEBHOOK_SECRET_ID" in env and isinstance(event.get("body"), str):
+            event = _resign(event, resolver)
         module_file, handler_name = props["Handler"].rsplit(".", 1)
         path = ROOT / props["CodeUri"] / f"{module_file}.py"
         spec = importlib.util.spec_from_file_location(module_file, path)
@@ -98,33 +104,52 @@ def main(argv: list[str] | None = None) -> int:
                 sandbox.stop()
         print("--- result")
         print(json.dumps(result, indent=2, default=str))
+        if sandbox and sandbox.requests:
+            print(f"--- the Tweakwise sandbox received {len(sandbox.requests)} requests:")
+            for method, request_path, _body in sandbox.requests:
+                print(f"    {method} {request_path}")
     return 0
 
 
-def _tweakwise(secret_id: str):
-    """Put credentials in moto's Secrets Manager; start the sandbox unless real credentials are given."""
-    import boto3
-
+def _tweakwise():
+    """The sandbox (started) and its credentials, or the real API when credentials are given."""
     from scripts.sandbox import Sandbox
 
     key, token = os.environ.get("TWEAKWISE_INSTANCE_KEY"), os.environ.get("TWEAKWISE_ACCESS_TOKEN")
-    sandbox = None
     if key and token:
         os.environ.setdefault("TWEAKWISE_API_URL", "https://navigator-api.tweakwise.com")
         print(f"--- Tweakwise: {os.environ['TWEAKWISE_API_URL']} with your credentials")
-    else:
-        sandbox = Sandbox()
-        key, token = sandbox.instance_key, sandbox.access_token
-        os.environ["TWEAKWISE_API_URL"] = sandbox.start()
-        print(
-            f"--- Tweakwise: local sandbox at {os.environ['TWEAKWISE_API_URL']}.\n"
-            "    To call the real API instead: TWEAKWISE_INSTANCE_KEY=... TWEAKWISE_ACCESS_TOKEN=... "
-            "make invoke FUNCTION=... EVENT=..."
-        )
-    boto3.client("secretsmanager").create_secret(
-        Name=secret_id, SecretString=json.dumps({"instance_key": key, "access_token": token})
+        return None, {"instance_key": key, "access_token": token}
+    sandbox = Sandbox()
+    for number in range(1, 4):  # something to count and update
+        sandbox.items[f"DEMO-{number}"] = {"ArticleNumber": f"DEMO-{number}", "Name": f"Demo item {number}"}
+    sandbox.categories[100] = {"CategoryId": 100, "Name": "Shoes"}
+    os.environ["TWEAKWISE_API_URL"] = sandbox.start()
+    print(
+        f"--- Tweakwise: local sandbox at {os.environ['TWEAKWISE_API_URL']}.\n"
+        "    To call the real API instead: TWEAKWISE_INSTANCE_KEY=... TWEAKWISE_ACCESS_TOKEN=... "
+        "make invoke FUNCTION=... EVENT=..."
     )
-    return sandbox
+    return sandbox, {"instance_key": sandbox.instance_key, "access_token": sandbox.access_token}
+
+
+def _resign(event: dict, resolver: Resolver) -> dict:
+    """Sample webhook events carry a stale signature: sign the body now with the local signing secret."""
+    import base64
+
+    from tweakwise.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+    raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
+    key = resolver.resources["WebhookSigningSecret"]["Value"]["signing_secret"]
+    stamp = int(time.time())
+    headers = {
+        k: v
+        for k, v in (event.get("headers") or {}).items()
+        if k.lower() not in (TIMESTAMP_HEADER, SIGNATURE_HEADER)
+    }
+    headers.update({TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(key, stamp, raw)})
+    print("--- signed the sample webhook body with the local signing secret")
+    return {**event, "headers": headers}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,59 @@
+"""`make invoke`: every function runs locally with its sample event (moto + the Tweakwise sandbox)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+from scripts.cfn import load_template
+
+FUNCTIONS = sorted(
+    k for k, v in load_template()["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
+)
+SAMPLES = {
+    "CatalogMonitorFunction": ("catalog_monitor.json", '"total_products": 3'),
+    "CatalogWebhookFunction": ("catalog_webhook.json", '"statusCode": 202'),
+    "CatalogWorkerFunction": ("catalog_worker.json", '"batchItemFailures": []'),
+}
+
+
+def test_every_function_has_a_sample_event():
+    assert sorted(SAMPLES) == FUNCTIONS
+    for event, _ in SAMPLES.values():
+        json.loads((ROOT / "events" / event).read_text())
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_invoke_runs_the_function_with_its_sample_event(function):
+    event, expected = SAMPLES[function]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
+    run = subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, "scripts/invoke.py", function, f"events/{event}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert expected in run.stdout
+    assert "local sandbox" in run.stdout
+
+
+def test_invoke_explains_a_wrong_function_name():
+    run = subprocess.run(
+        [sys.executable, "scripts/invoke.py", "NoSuchFunction", "events/catalog_monitor.json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 2
+    assert "choose one of: CatalogMonitorFunction" in run.stdout
