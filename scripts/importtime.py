@@ -16,9 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ROUNDS = 7
 
 
-def _total_ms(code: str, path: list[Path]) -> float:
+def _total_ms(code: str, path: list[Path], function_env: dict[str, str]) -> float:
     env = {
         **os.environ,
+        **function_env,
         "PYTHONPATH": os.pathsep.join(str(p) for p in path),
         "TWEAKWISE_SECRET_ID": "importtime",
         "AWS_DEFAULT_REGION": "eu-west-1",
@@ -40,14 +41,22 @@ def _total_ms(code: str, path: list[Path]) -> float:
 
 
 def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from scripts.cfn import Resolver, function_environment, load_template
+
+    template = load_template()
+    resolver = Resolver(template)
     layer = ROOT / "layers" / "tweakwise"
-    subjects = {"import boto3": ("import boto3", [])}
-    for app in sorted((ROOT / "functions").glob("*/app.py")):
-        subjects[f"{app.parent.name} handler"] = ("import app", [app.parent, layer])
+    subjects = {"import boto3": ("import boto3", [], {})}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            code_dir = ROOT / resource["Properties"]["CodeUri"]
+            env = function_environment(template, logical, resolver)  # placeholders: nothing is called
+            subjects[f"{logical}"] = ("import app", [code_dir, layer], env)
     samples: dict[str, list[float]] = {name: [] for name in subjects}
     for _ in range(ROUNDS):
-        for name, (code, path) in subjects.items():
-            samples[name].append(_total_ms(code, path))
+        for name, (code, path, env) in subjects.items():
+            samples[name].append(_total_ms(code, path, env))
     base = statistics.median(samples["import boto3"])
     print(f"{'subject':<28}{'median ms':>10}{'x boto3':>9}   ({ROUNDS} rounds, interleaved)")
     for name, values in samples.items():
