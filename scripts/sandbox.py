@@ -1,25 +1,131 @@
-"""A small in-memory stand-in for the Tweakwise backend API, for running functions locally.
+"""An in-memory stand-in for the Tweakwise backend API, for running the bundle locally and in tests.
 
-It checks both TWN-* headers (401 otherwise), keeps items and categories in memory, and answers the
-stats, attribute and task endpoints this bundle uses. HTTP/1.1 with keep-alive, on 127.0.0.1 only.
+- Checks both TWN-* headers on every request (401 otherwise; the task trigger, like the real one, needs none).
+- Validates request bodies against Tweakwise's own OpenAPI file (docs/tweakwise-backend-openapi-2022.yaml,
+  `/product` read as `/item`), strictly: a field the file does not know is a 400, as is a wrong type.
+- Keeps items and categories; answers stats, attributes, task triggers and status (a triggered task is
+  "Running", then "Finished"; `fail_tasks` makes it "Failed").
+- Injects faults on demand: 429 with Retry-After, 5xx, latency (`Faults`, or the SANDBOX_FAULTS variable).
+HTTP/1.1 with keep-alive, on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+import yaml
+
+SPEC_FILE = Path(__file__).resolve().parent.parent / "docs" / "tweakwise-backend-openapi-2022.yaml"
+# Fields sent by Tweakwise's own integrations that the 2022 file predates (API-NOTES: item Type from the
+# Shopware plugin, category Url and Status from the Backend API guide).
+DOCUMENTED_EXTRAS = {
+    "ProductApiModel": {"Type"},
+    "ProductDeltaApiModel": {"Type"},
+    "CategoryApiModel": {"Url", "Status"},
+    "CategoryDeltaApiModel": {"Url", "Status"},
+}
 
 SANDBOX_INSTANCE_KEY = "sandbox-instance"
 SANDBOX_ACCESS_TOKEN = "sandbox-token"  # noqa: S105 - a local stand-in's fixed credential
 
 
+@dataclass
+class Faults:
+    """What share of requests fail, and how: `rate_limit` answers 429 with Retry-After, `server_error` 503."""
+
+    rate_limit: float = 0.0
+    server_error: float = 0.0
+    latency: float = 0.0  # seconds added to every answer
+    retry_after: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Faults:
+        """From "429=0.2,5xx=0.1,latency=0.2,retry-after=2" (the SANDBOX_FAULTS variable)."""
+        faults = cls()
+        names = {
+            "429": "rate_limit",
+            "5xx": "server_error",
+            "latency": "latency",
+            "retry-after": "retry_after",
+        }
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, _, value = part.partition("=")
+            if name not in names:
+                raise ValueError(f"unknown fault {name!r}; use {', '.join(names)}")
+            field = names[name]
+            setattr(faults, field, int(value) if field == "retry_after" else float(value))
+        return faults
+
+
+class RequestValidator:
+    """Request bodies checked against Tweakwise's OpenAPI file, with /product read as /item."""
+
+    def __init__(self, spec_file: Path = SPEC_FILE):
+        from openapi_schema_validator import OAS30Validator
+
+        self.spec = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+        self.schemas = self.spec["components"]["schemas"]
+        self.routes: list[tuple[str, re.Pattern[str], str]] = []
+        for path, operations in self.spec["paths"].items():
+            item_path = path.replace("/product", "/item").replace("{articleNumber}", "{itemId}")
+            pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", item_path) + "$")
+            for method, operation in operations.items():
+                body = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+                ref = body.get("schema", {}).get("$ref", "")
+                if ref:
+                    self.routes.append((method.upper(), pattern, ref.rsplit("/", 1)[1]))
+        self._validator = OAS30Validator
+
+    def schema_name(self, method: str, path: str) -> str | None:
+        for route_method, pattern, name in self.routes:
+            if route_method == method and pattern.match(path):
+                return name
+        return None
+
+    def _strict(self, schema: Any, name: str | None = None) -> Any:
+        if isinstance(schema, dict):
+            if "$ref" in schema:
+                ref = schema["$ref"].rsplit("/", 1)[1]
+                return self._strict(self.schemas[ref], ref)
+            out = {k: self._strict(v) for k, v in schema.items() if k != "example"}
+            if schema.get("type") == "object" and "properties" in schema:
+                extras = DOCUMENTED_EXTRAS.get(name or "", set())
+                out["properties"] = {**out["properties"], **{e: {} for e in extras}}
+                out["additionalProperties"] = False
+            return out
+        if isinstance(schema, list):
+            return [self._strict(v) for v in schema]
+        return schema
+
+    def errors(self, method: str, path: str, body: Any) -> list[str]:
+        name = self.schema_name(method, path)
+        if name is None:
+            return []
+        validator = self._validator(self._strict({"$ref": f"#/components/schemas/{name}"}))
+        found = []
+        for error in validator.iter_errors(body):
+            where = "/".join(str(p) for p in error.path) or "(body)"
+            found.append(f"{where}: {error.message}")
+        return sorted(found)
+
+
 class Sandbox:
-    def __init__(self, instance_key: str = SANDBOX_INSTANCE_KEY, access_token: str = SANDBOX_ACCESS_TOKEN):
+    def __init__(
+        self,
+        instance_key: str = SANDBOX_INSTANCE_KEY,
+        access_token: str = SANDBOX_ACCESS_TOKEN,
+        faults: Faults | None = None,
+        validate: bool = True,
+    ):
         self.instance_key = instance_key
         self.access_token = access_token
         self.items: dict[str, dict[str, Any]] = {}
@@ -27,16 +133,33 @@ class Sandbox:
         self.task_triggers: list[str] = []
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body) as received
         self.latency = 0.0  # seconds to wait before every answer (benchmarks, timeouts)
-        self.lock = threading.Lock()
+        self.faults = faults or Faults()
+        self.validator = RequestValidator() if validate else None
+        self.task_polls: dict[str, int] = {}
+        self.fail_tasks = False
+        self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
 
     # -- routing -------------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
-        if self.latency:
-            time.sleep(self.latency)
+        return self.answer(method, path, headers, body)[:2]
+
+    def answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any, dict]:
+        """(status, JSON payload, extra headers) for one request."""
+        delay = self.latency + self.faults.latency
+        if delay:
+            time.sleep(delay)
         with self.lock:
             self.requests.append((method, path, body))
+        roll = random.random()  # noqa: S311 - fault injection, not security
+        if roll < self.faults.rate_limit:
+            return 429, {"Message": "Too many requests"}, {"Retry-After": str(self.faults.retry_after)}
+        if roll < self.faults.rate_limit + self.faults.server_error:
+            return 503, {"Message": "Service unavailable (injected)"}, {}
+        return (*self._answer(method, path, headers, body), {})
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts[:2] == ["task", "trigger"] and len(parts) == 4:  # the spec lists no auth here
             return self._task(parts, trigger=True)
@@ -44,6 +167,10 @@ class Sandbox:
             headers.get("twn-authentication") != self.access_token
         ):
             return 401, {"Message": "Authorization has been denied for this request."}
+        if self.validator and method in ("POST", "PUT", "PATCH"):
+            problems = self.validator.errors(method, path, body)
+            if problems:
+                return 400, {"Message": "The request is invalid.", "Errors": [{"Error": p} for p in problems]}
         with self.lock:
             return self._route(method, parts, body)
 
@@ -119,12 +246,22 @@ class Sandbox:
         return 200, {}
 
     def _task(self, parts: list[str], trigger: bool) -> tuple[int, Any]:
-        if parts[2] != self.instance_key:
+        key, guid = parts[2], parts[3]
+        if key != self.instance_key:
             return 404, {"Message": "Unknown instance"}
-        if trigger:
-            self.task_triggers.append(parts[3])
-            return 200, {}
-        return 200, {"Status": "Finished" if parts[3] in self.task_triggers else "Idle"}
+        if not re.fullmatch(r"[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}", guid):
+            return 400, {"Message": "The task key must be a GUID."}
+        with self.lock:
+            if trigger:
+                self.task_triggers.append(guid)
+                self.task_polls[guid] = 0
+                return 200, {}
+            if guid not in self.task_polls:
+                return 200, {"Status": "Idle"}
+            self.task_polls[guid] += 1  # running on the first poll, done on the next
+            if self.task_polls[guid] < 2:
+                return 200, {"Status": "Running"}
+            return 200, {"Status": "Failed" if self.fail_tasks else "Finished"}
 
     # -- serving -------------------------------------------------------------------------------------
 
@@ -141,12 +278,16 @@ class Sandbox:
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:
-                    status, payload = 400, {"Message": "The request body is not valid JSON."}
+                    status, payload, extra = 400, {"Message": "The request body is not valid JSON."}, {}
                 else:
                     headers = {k.lower(): v for k, v in self.headers.items()}
-                    status, payload = sandbox.handle(self.command, urlsplit(self.path).path, headers, body)
+                    status, payload, extra = sandbox.answer(
+                        self.command, urlsplit(self.path).path, headers, body
+                    )
                 data = b"" if payload is None else json.dumps(payload).encode()
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
