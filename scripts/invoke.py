@@ -10,35 +10,19 @@ TWEAKWISE_API_URL); nothing of them is written to disk or printed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
 import time
 import traceback
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]  # the repo, and the layer as /opt/python
 
-from scripts.cfn import Resolver, function_environment, function_setting, load_template  # noqa: E402
+from scripts.cfn import Resolver, load_template  # noqa: E402
+from scripts.lambda_local import LocalFunction  # noqa: E402
 from scripts.local_aws import provision  # noqa: E402
-
-
-class LambdaContext:
-    def __init__(self, name: str, memory: int, timeout: float):
-        self.function_name = name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"
-        self.memory_limit_in_mb = memory
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     event = json.loads(args.event.read_text(encoding="utf-8"))
 
     resolver = Resolver(template)
-    timeout = float(function_setting(template, args.function, "Timeout", 3))
-    memory = int(function_setting(template, args.function, "MemorySize", 128))
     props = template["Resources"][args.function]["Properties"]
 
     os.environ.update(
@@ -79,22 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     with mock_aws():
         sandbox, credentials = _tweakwise()
         provision(template, resolver, {"TweakwiseSecret": credentials})
-        env = function_environment(template, args.function, resolver)
-        if os.environ.get("TWEAKWISE_API_URL"):
-            env["TWEAKWISE_API_URL"] = os.environ["TWEAKWISE_API_URL"]
-        os.environ.update(env)
-        sys.path.insert(0, str(ROOT / "layers" / "tweakwise"))  # the layer, as /opt/python in Lambda
-        if "WEBHOOK_SECRET_ID" in env and isinstance(event.get("body"), str):
+        extra = (
+            {"TWEAKWISE_API_URL": os.environ["TWEAKWISE_API_URL"]}
+            if os.environ.get("TWEAKWISE_API_URL")
+            else {}
+        )
+        function = LocalFunction(template, args.function, resolver, extra)
+        os.environ.update(function.env)
+        if "WEBHOOK_SECRET_ID" in function.env and isinstance(event.get("body"), str):
             event = _resign(event, resolver)
-        module_file, handler_name = props["Handler"].rsplit(".", 1)
-        path = ROOT / props["CodeUri"] / f"{module_file}.py"
-        spec = importlib.util.spec_from_file_location(module_file, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        context = LambdaContext(args.function, memory, timeout)
-        print(f"--- invoking {args.function} ({props['Handler']}, timeout {timeout:g} s) with {args.event}")
+        print(f"--- invoking {args.function} ({props['Handler']}, {function.timeout:g} s) with {args.event}")
         try:
-            result = getattr(module, handler_name)(event, context)
+            result, _ = function.invoke(event)
         except Exception as exc:  # show what Lambda would report, then fail
             print(f"--- {args.function} failed: {type(exc).__name__}: {exc}")
             traceback.print_exc(limit=3)

@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
+from scripts.local_aws import sqs_event  # noqa: F401 - re-exported for the tests
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
 
@@ -211,30 +212,3 @@ def drain(sqs, queue_url: str) -> list[dict]:
         for message in batch:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         messages.extend(batch)
-
-
-def sqs_event(
-    messages: list[dict], queue_arn: str = f"arn:aws:sqs:{REGION}:123456789012:catalog.fifo"
-) -> dict:
-    """Lambda's SQS event for received messages (the shape the event source mapping sends)."""
-    records = []
-    for message in messages:
-        attributes = dict(message.get("Attributes", {}))
-        attributes.setdefault("ApproximateReceiveCount", "1")
-        records.append(
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message.get("ReceiptHandle", "rh"),
-                "body": message["Body"],
-                "attributes": attributes,
-                "messageAttributes": {
-                    k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
-                    for k, v in message.get("MessageAttributes", {}).items()
-                },
-                "md5OfBody": message.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-        )
-    return {"Records": records}

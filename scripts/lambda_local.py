@@ -1,0 +1,103 @@
+"""A function of template.yaml run in this process the way Lambda runs it: its environment from the
+template, the layer on the path, a context with a deadline. Used by `make invoke` and `make run`."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from scripts.cfn import Resolver, function_environment, function_setting
+
+ROOT = Path(__file__).resolve().parent.parent
+LAYER = ROOT / "layers" / "tweakwise"
+
+
+class LambdaContext:
+    def __init__(self, name: str, memory: int, timeout: float):
+        self.function_name = name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"
+        self.memory_limit_in_mb = memory
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{name}"
+        self.log_stream_name = "local"
+        self._deadline = time.monotonic() + timeout
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def emf_metrics(output: str) -> dict[str, float]:
+    """name -> value of the CloudWatch EMF lines a handler printed."""
+    found: dict[str, float] = {}
+    for line in output.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            blob = json.loads(line)
+            for directive in blob["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    value = blob.get(metric["Name"])
+                    found[metric["Name"]] = sum(value) if isinstance(value, list) else value
+    return found
+
+
+class LocalFunction:
+    # Functions share this process's os.environ: one invocation at a time, each in its own environment.
+    _lock = threading.RLock()
+
+    def __init__(
+        self, template: dict[str, Any], logical_id: str, resolver: Resolver, extra_env: dict | None = None
+    ):
+        self.logical_id = logical_id
+        self.props = template["Resources"][logical_id]["Properties"]
+        self.env = {**function_environment(template, logical_id, resolver), **(extra_env or {})}
+        self.timeout = float(function_setting(template, logical_id, "Timeout", 3))
+        self.memory = int(function_setting(template, logical_id, "MemorySize", 128))
+        self.events = self.props.get("Events", {})
+        self._handler = None
+
+    def _load(self) -> Any:
+        if str(LAYER) not in sys.path:
+            sys.path.insert(0, str(LAYER))  # the layer, as /opt/python is in Lambda
+        module_file, handler_name = self.props["Handler"].rsplit(".", 1)
+        path = ROOT / self.props["CodeUri"] / f"{module_file}.py"
+        spec = importlib.util.spec_from_file_location(f"local_{self.logical_id}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, handler_name)
+
+    def invoke(self, event: dict[str, Any], capture: bool = False) -> tuple[Any, str]:
+        """Run the handler; with capture, what it printed (EMF metrics) is returned, not shown."""
+        with self._lock, environment(self.env):
+            if self._handler is None:
+                self._handler = self._load()  # a cold start, outside any capture of stdout
+            context = LambdaContext(self.logical_id, self.memory, self.timeout)
+            if not capture:
+                return self._handler(event, context), ""
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                result = self._handler(event, context)
+            return result, buffer.getvalue()
