@@ -19,7 +19,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,3 +85,7 @@ clean: ## Remove build output and caches (keeps the virtualenvs)
 
 bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
 	$(VENV)/bin/python benchmarks/catalog_sync.py
+
+API_PORT ?= 3000
+run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, worker, schedules, Tweakwise sandbox
+	$(VENV)/bin/python scripts/local_run.py --api-port $(API_PORT)

@@ -47,6 +47,15 @@ class Faults:
     latency: float = 0.0  # seconds added to every answer
     retry_after: int = 1
 
+    def __str__(self) -> str:
+        parts = [
+            f"429={self.rate_limit:g}" if self.rate_limit else "",
+            f"5xx={self.server_error:g}" if self.server_error else "",
+            f"latency={self.latency:g}" if self.latency else "",
+        ]
+        text = ",".join(p for p in parts if p)
+        return f"{text},retry-after={self.retry_after}" if self.rate_limit else (text or "none")
+
     @classmethod
     def parse(cls, text: str) -> Faults:
         """From "429=0.2,5xx=0.1,latency=0.2,retry-after=2" (the SANDBOX_FAULTS variable)."""

@@ -1,0 +1,179 @@
+"""`make run`: the whole bundle in one process, driven from outside with a real HTTP client."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+
+import pytest
+import requests
+
+from conftest import ROOT
+
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str] | None = None):
+    """Start the runner, wait for "ready", yield (process, banner); stop it with Ctrl-C."""
+    process = subprocess.Popen(  # noqa: S603 - our own runner
+        command,
+        cwd=ROOT,
+        env={**CLEAN_ENV, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    banner = []
+    deadline = time.monotonic() + 120
+    try:
+        for line in process.stdout:
+            banner.append(line)
+            if line.strip() == "ready" or time.monotonic() > deadline:
+                break
+        assert banner and banner[-1].strip() == "ready", "".join(banner)
+        yield process, "".join(banner)
+    finally:
+        # Ctrl-C for the runner itself (under make: make's child), as a terminal would deliver it to it.
+        children = subprocess.run(  # noqa: S603
+            ["pgrep", "-P", str(process.pid)],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        target = int(children[0]) if command[0] == "make" and children else process.pid
+        os.kill(target, signal.SIGINT)
+        try:
+            process.rest = process.communicate(timeout=20)[0]
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+
+
+def _api(banner: str) -> str:
+    return re.search(r"POST (http://127\.0\.0\.1:\d+)/webhooks/catalog", banner)[1]
+
+
+def _signed_post(api: str, secret: str, events: list[dict]) -> requests.Response:
+    body = json.dumps({"events": events}).encode()
+    stamp = str(int(time.time()))
+    digest = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Signature-Timestamp": stamp,
+        "X-Signature": f"sha256={digest}",
+    }
+    return requests.post(f"{api}/webhooks/catalog", data=body, headers=headers, timeout=30)
+
+
+def _wait_for(api: str, check, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = requests.get(f"{api}/_local/status", timeout=10).json()
+        if check(status) or time.monotonic() > deadline:
+            return status
+        time.sleep(0.3)
+
+
+def test_a_signed_webhook_reaches_the_sandbox_end_to_end():
+    with running([sys.executable, "scripts/local_run.py", "--api-port", "0"]) as (_process, banner):
+        api = _api(banner)
+        secret = re.search(r"signing\s+(\S+) \(local", banner)[1]
+        assert "openssl dgst -sha256 -hmac" in banner and "/_local/status" in banner
+        event = {
+            "id": "e2e-1",
+            "type": "item.upsert",
+            "occurredAt": "2026-11-28T07:00:00Z",
+            "item": {"id": "E2E/1 ü", "name": "End to end", "price": 1.5, "stock": 3},
+        }
+        answer = _signed_post(api, secret, [event])
+        assert answer.status_code == 202, answer.text
+        assert answer.json() == {"accepted": 1}
+        status = _wait_for(api, lambda s: s["sandbox"]["items"] == 1)
+        assert status["sandbox"]["item_ids"] == ["E2E/1 ü"]
+        assert status["queues"]["CatalogQueue"]["ApproximateNumberOfMessages"] == 0
+        # bad requests are answered as the deployed API would
+        assert _signed_post(api, "not-the-secret-0000", [event]).status_code == 401
+        assert requests.post(f"{api}/webhooks/catalog", data=b"{}", timeout=10).status_code == 401
+        assert requests.get(f"{api}/nowhere", timeout=10).status_code == 404
+        # schedules fire on demand, and the monitor sees the new item
+        monitor = requests.post(f"{api}/_local/schedules/CatalogMonitorFunction/Schedule", timeout=30)
+        assert monitor.json() == {"total_products": 1, "total_categories": 0}
+
+
+def test_injected_faults_are_retried_until_the_item_lands():
+    command = [sys.executable, "scripts/local_run.py", "--api-port", "0", "--faults", "5xx=0.5"]
+    with running(command) as (_process, banner):
+        api = _api(banner)
+        secret = re.search(r"signing\s+(\S+) \(local", banner)[1]
+        events = [
+            {
+                "id": f"f-{i}",
+                "type": "item.upsert",
+                "item": {"id": f"F{i}", "name": "F", "price": 1, "stock": 1},
+            }
+            for i in range(5)
+        ]
+        assert _signed_post(api, secret, events).status_code == 202
+        status = _wait_for(api, lambda s: s["sandbox"]["items"] == 5, timeout=60)
+        assert status["sandbox"]["items"] == 5
+
+
+def test_make_run_starts_takes_one_webhook_and_stops():
+    with running(["make", "--no-print-directory", "run", "API_PORT=0"]) as (process, banner):
+        api = _api(banner)
+        secret = re.search(r"signing\s+(\S+) \(local", banner)[1]
+        event = {"id": "smoke", "type": "item.delete", "itemId": "nothing-here"}
+        assert _signed_post(api, secret, [event]).status_code == 202
+        _wait_for(api, lambda s: s["queues"]["CatalogQueue"]["ApproximateNumberOfMessages"] == 0)
+    assert "stopping" in process.rest
+    assert "Traceback" not in process.rest
+    assert process.returncode == 0
+
+
+def test_live_mode_talks_to_the_given_api_with_the_given_credentials(tweakwise):
+    tweakwise.expect_request(
+        "/stats/totalproducts", headers={"TWN-InstanceKey": "live-key", "TWN-Authentication": "live-token"}
+    ).respond_with_json(42)
+    tweakwise.expect_request("/stats/totalcategories").respond_with_json(7)
+    env = {
+        "TWEAKWISE_MODE": "live",
+        "TWEAKWISE_INSTANCE_KEY": "live-key",
+        "TWEAKWISE_ACCESS_TOKEN": "live-token",
+        "TWEAKWISE_API_URL": tweakwise.url_for("/").rstrip("/"),
+    }
+    with running([sys.executable, "scripts/local_run.py", "--api-port", "0"], env) as (_process, banner):
+        assert "live: your instance" in banner and "live-token" not in banner
+        monitor = requests.post(
+            f"{_api(banner)}/_local/schedules/CatalogMonitorFunction/Schedule", timeout=30
+        )
+        assert monitor.json() == {"total_products": 42, "total_categories": 7}
+
+
+def test_live_mode_without_credentials_says_what_to_do():
+    run = subprocess.run(
+        [sys.executable, "scripts/local_run.py", "--api-port", "0"],
+        cwd=ROOT,
+        env={**CLEAN_ENV, "TWEAKWISE_MODE": "live"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "export TWEAKWISE_INSTANCE_KEY and TWEAKWISE_ACCESS_TOKEN" in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("path", [".tweakwise.local.json", ".env"])
+def test_local_credential_files_are_git_ignored(path):
+    ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, check=False)  # noqa: S603, S607
+    assert ignored.returncode == 0
