@@ -87,5 +87,6 @@ bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
 	$(VENV)/bin/python benchmarks/catalog_sync.py
 
 API_PORT ?= 3000
+SANDBOX_FAULTS ?=
 run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, worker, schedules, Tweakwise sandbox
-	$(VENV)/bin/python scripts/local_run.py --api-port $(API_PORT)
+	$(VENV)/bin/python scripts/local_run.py --api-port $(API_PORT) --faults "$(SANDBOX_FAULTS)"
