@@ -43,7 +43,7 @@ def _env() -> None:
             "POWERTOOLS_METRICS_NAMESPACE": "bench",
             "TWEAKWISE_SECRET_ID": "bench/tweakwise",
             "WEBHOOK_SECRET_ID": "bench/webhook",
-            "STALE_GUARD_TABLE": "bench-guard",
+            "SYNC_STATE_TABLE": "bench-sync-state",
             "TWEAKWISE_MAX_RETRIES": "0",
         }
     )
@@ -59,7 +59,7 @@ def _aws(sandbox) -> None:
     )
     sm.create_secret(Name="bench/webhook", SecretString=json.dumps({"signing_secret": "b" * 32}))
     boto3.client("dynamodb").create_table(
-        TableName="bench-guard",
+        TableName="bench-sync-state",
         AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",

@@ -108,7 +108,7 @@ def _tweakwise():
         "    To call the real API instead: TWEAKWISE_INSTANCE_KEY=... TWEAKWISE_ACCESS_TOKEN=... "
         "make invoke FUNCTION=... EVENT=..."
     )
-    return sandbox, {"instance_key": sandbox.instance_key, "access_token": sandbox.access_token}
+    return sandbox, sandbox.secret()
 
 
 def _resign(event: dict, resolver: Resolver) -> dict:

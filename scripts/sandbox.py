@@ -36,6 +36,10 @@ DOCUMENTED_EXTRAS = {
 
 SANDBOX_INSTANCE_KEY = "sandbox-instance"
 SANDBOX_ACCESS_TOKEN = "sandbox-token"  # noqa: S105 - a local stand-in's fixed credential
+SANDBOX_TASKS = {
+    "import": "00000000-0000-4000-8000-00000000001a",
+    "publish": "00000000-0000-4000-8000-00000000002b",
+}
 
 
 @dataclass
@@ -146,8 +150,17 @@ class Sandbox:
         self.validator = RequestValidator() if validate else None
         self.task_polls: dict[str, int] = {}
         self.fail_tasks = False
+        self.running_polls = 1  # status polls a triggered task answers "Running" before it ends
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
+
+    def secret(self) -> dict[str, Any]:
+        """What the Tweakwise secret holds for this sandbox, tasks included."""
+        return {
+            "instance_key": self.instance_key,
+            "access_token": self.access_token,
+            "tasks": dict(SANDBOX_TASKS),
+        }
 
     # -- routing -------------------------------------------------------------------------------------
 
@@ -267,8 +280,8 @@ class Sandbox:
                 return 200, {}
             if guid not in self.task_polls:
                 return 200, {"Status": "Idle"}
-            self.task_polls[guid] += 1  # running on the first poll, done on the next
-            if self.task_polls[guid] < 2:
+            self.task_polls[guid] += 1
+            if self.task_polls[guid] <= self.running_polls:
                 return 200, {"Status": "Running"}
             return 200, {"Status": "Failed" if self.fail_tasks else "Finished"}
 

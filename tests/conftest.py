@@ -162,13 +162,13 @@ def catalog_aws(secrets):
         },
     )["QueueUrl"]
     boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName="stale-guard",
+        TableName="sync-state",
         AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
     secrets({"signing_secret": SIGNING_SECRET}, secret_id=WEBHOOK_SECRET_ID)
-    return {"sqs": sqs, "queue": queue, "dlq": dlq, "table": "stale-guard"}
+    return {"sqs": sqs, "queue": queue, "dlq": dlq, "table": "sync-state"}
 
 
 def api_event(body: bytes | str, headers: dict[str, str] | None = None, base64_encoded: bool = False) -> dict:

@@ -39,7 +39,7 @@ def _worker_env(monkeypatch, catalog_aws, api_url, **extra):
     monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
     monkeypatch.setenv("TWEAKWISE_API_URL", api_url)
     monkeypatch.setenv("TWEAKWISE_MAX_RETRIES", "0")
-    monkeypatch.setenv("STALE_GUARD_TABLE", catalog_aws["table"])
+    monkeypatch.setenv("SYNC_STATE_TABLE", catalog_aws["table"])
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", catalog_aws["dlq"])
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "catalog-worker")
     for key, value in extra.items():

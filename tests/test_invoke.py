@@ -19,6 +19,8 @@ SAMPLES = {
     "CatalogMonitorFunction": ("catalog_monitor.json", '"total_products": 3'),
     "CatalogWebhookFunction": ("catalog_webhook.json", '"statusCode": 202'),
     "CatalogWorkerFunction": ("catalog_worker.json", '"batchItemFailures": []'),
+    "TaskRunnerFunction": ("task_runner.json", '"triggered": true'),
+    "PublisherFunction": ("publisher.json", '"published": false'),
 }
 
 

@@ -15,7 +15,12 @@ FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless
 GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
 TWEAKWISE_SECRET = {"Fn::If": ["CreateSecret", {"Ref": "TweakwiseSecret"}, {"Ref": "TweakwiseSecretArn"}]}
 # Functions that call Tweakwise, and so may read its token; the webhook may not.
-TWEAKWISE_FUNCTIONS = {"CatalogMonitorFunction", "CatalogWorkerFunction"}
+TWEAKWISE_FUNCTIONS = {
+    "CatalogMonitorFunction",
+    "CatalogWorkerFunction",
+    "TaskRunnerFunction",
+    "PublisherFunction",
+}
 
 
 def _env(name: str) -> dict:
@@ -153,19 +158,24 @@ def test_worker_reports_partial_failures_with_capped_concurrency(cfn):
     assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}
     assert _env("CatalogWorkerFunction")["WORKER_CONCURRENCY"] == {"Ref": "WorkerConcurrency"}
     actions = _actions(cfn, "CatalogWorkerFunction")
-    assert actions["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["StaleGuardTable", "Arn"]}]
+    assert actions["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["SyncStateTable", "Arn"]}]
     assert actions["sqs:SendMessage"] == [{"Fn::GetAtt": ["CatalogDeadLetterQueue", "Arn"]}]
 
 
 def test_stale_guard_table_expires_entries_and_can_be_restored():
-    table = RESOURCES["StaleGuardTable"]["Properties"]
+    table = RESOURCES["SyncStateTable"]["Properties"]
     assert table["KeySchema"] == [{"AttributeName": "entity", "KeyType": "HASH"}]
     assert table["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
 def test_monitor_runs_on_an_eventbridge_scheduler_schedule_with_retries_and_dlq(cfn):
-    [schedule] = [r for r in cfn.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    [schedule] = [
+        r
+        for r in cfn.values()
+        if r["Type"] == "AWS::Scheduler::Schedule"
+        and r["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": ["CatalogMonitorFunction", "Arn"]}
+    ]
     props = schedule["Properties"]
     assert props["ScheduleExpression"] == {"Ref": "MonitorScheduleExpression"}
     assert props["ScheduleExpressionTimezone"] == {"Ref": "MonitorScheduleTimezone"}
@@ -275,3 +285,74 @@ def test_every_env_var_the_code_reads_is_documented_in_the_readme():
         assert variable in readme, variable
     for parameter in TEMPLATE["Parameters"]:
         assert f"`{parameter}`" in readme, parameter
+
+
+def _resolved(condition_values: dict[str, bool]) -> dict[str, dict]:
+    """Resources that exist for given condition values."""
+    return {
+        name: r
+        for name, r in RESOURCES.items()
+        if "Condition" not in r or condition_values.get(r["Condition"], True)
+    }
+
+
+@pytest.mark.parametrize("tracking", [True, False])
+def test_each_task_has_one_schedule_targeting_the_state_machine_or_the_function(tracking):
+    present = _resolved({"TrackTasks": tracking, "TriggerTasksOnly": not tracking})
+    schedules = [r["Properties"] for r in present.values() if r["Type"] == "AWS::Scheduler::Schedule"]
+    assert sorted(json.loads(s["Target"]["Input"])["task"] for s in schedules) == ["import", "publish"]
+    for schedule in schedules:
+        target = schedule["Target"]
+        expected = {"Ref": "TaskStateMachine"} if tracking else {"Fn::GetAtt": ["TaskRunnerFunction", "Arn"]}
+        assert target["Arn"] == expected
+        assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["TaskDeadLetterQueue", "Arn"]}
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        assert schedule["ScheduleExpressionTimezone"] == {"Ref": "TaskScheduleTimezone"}
+        assert schedule["State"]["Ref"].endswith("TaskScheduleState")
+        assert schedule["ScheduleExpression"]["Ref"].endswith("TaskScheduleExpression")
+
+
+def test_task_roles_are_scoped():
+    scheduler = RESOURCES["TaskSchedulerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert {s["Action"]: s["Resource"] for s in scheduler} == {
+        "lambda:InvokeFunction": {"Fn::GetAtt": ["TaskRunnerFunction", "Arn"]},
+        "states:StartExecution": {"Ref": "TaskStateMachine"},
+        "sqs:SendMessage": {"Fn::GetAtt": ["TaskDeadLetterQueue", "Arn"]},
+    }
+    machine = RESOURCES["TaskStateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    scoped = {s["Action"]: s for s in machine if isinstance(s["Action"], str)}
+    assert scoped["sns:Publish"]["Resource"] == {"Ref": "AlarmTopic"}
+    assert scoped["cloudwatch:PutMetricData"]["Condition"]["StringEquals"]["cloudwatch:namespace"] == {
+        "Ref": "MetricsNamespace"
+    }
+    [unscoped] = [s for s in machine if isinstance(s["Action"], list)]
+    assert all(a.startswith(("logs:", "xray:")) for a in unscoped["Action"])  # AWS offers no scope for these
+
+
+def test_state_machine_logs_errors_without_execution_data_and_traces():
+    props = RESOURCES["TaskStateMachine"]["Properties"]
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+    assert props["TracingConfiguration"]["Enabled"] is True
+    states = props["Definition"]["States"]
+    assert {"Trigger", "Wait", "Status", "Finished?", "CountFailure", "Notify"} <= set(states)
+
+
+def test_task_alarms_notify_the_topic():
+    assert _alarm("TaskFailuresAlarm")["MetricName"] == "TaskFailures"
+    assert _alarm("TaskDeadLetterAlarm")["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["TaskDeadLetterQueue", "QueueName"]
+    }
+    assert _alarm("TaskStateMachineFailedAlarm")["Namespace"] == "AWS/States"
+    assert _alarm("PublishFailuresAlarm")["MetricName"] == "PublishFailures"
+
+
+def test_publisher_runs_every_interval_and_reads_and_writes_the_sync_state(cfn):
+    [event] = FUNCTIONS["PublisherFunction"]["Properties"]["Events"].values()
+    assert event["Properties"]["ScheduleExpression"] == {"Fn::Sub": "rate(${PublishIntervalMinutes} minutes)"}
+    assert TEMPLATE["Parameters"]["PublishIntervalMinutes"]["MinValue"] >= 2  # "rate(1 minutes)" is invalid
+    actions = _actions(cfn, "PublisherFunction")
+    assert (
+        actions["dynamodb:GetItem"]
+        == actions["dynamodb:UpdateItem"]
+        == [{"Fn::GetAtt": ["SyncStateTable", "Arn"]}]
+    )

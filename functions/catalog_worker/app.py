@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from tweakwise.client import TweakwiseClient
 from tweakwise.monitor import INSTANCE_NAME_ENV
+from tweakwise.publish import PublishState
 from tweakwise.sync import APPLIED, REJECTED, STALE, CatalogSync, ConcurrentFifoProcessor, StaleGuard
 
 logger = Logger()
@@ -22,12 +23,13 @@ sync = CatalogSync(
     client,
     StaleGuard(
         boto3.client("dynamodb"),
-        os.environ["STALE_GUARD_TABLE"],
-        int(os.environ.get("STALE_GUARD_TTL_DAYS", "30")),
+        os.environ["SYNC_STATE_TABLE"],
+        int(os.environ.get("SYNC_STATE_TTL_DAYS", "30")),
     ),
     boto3.client("sqs"),
     os.environ["DEAD_LETTER_QUEUE_URL"],
 )
+publish_state = PublishState(sync.guard.dynamodb, os.environ["SYNC_STATE_TABLE"])
 METRIC_NAMES = {APPLIED: "EventsApplied", STALE: "StaleEventsSkipped", REJECTED: "EventsRejected"}
 
 
@@ -40,6 +42,8 @@ def lambda_handler(event: dict, context) -> dict:
     response = process_partial_response(
         event=event, record_handler=sync.apply_record, processor=processor, context=context
     )
+    if sync.counts[APPLIED]:
+        publish_state.mark_changed()  # the publisher starts a Tweakwise publish on its next run
     metrics.add_dimension(name="Instance", value=os.environ.get(INSTANCE_NAME_ENV, "default"))
     for outcome, name in METRIC_NAMES.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=sync.counts[outcome])

@@ -23,6 +23,7 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
 from aws_lambda_powertools.utilities.batch.base import BatchProcessor
 
 from .client import TweakwiseClient
+from .dynamo import conditional_update
 from .errors import NotFoundError, ValidationError
 from .events import EVENT_ADAPTER, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
 
@@ -112,21 +113,18 @@ class StaleGuard:
         # Claim before applying: a retry of this same event (equal time) claims again and re-applies,
         # which is safe because every Tweakwise write here is an idempotent upsert or delete.
         stamp = occurred_at.timestamp()
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"entity": {"S": entity}},
-                UpdateExpression="SET occurredAt = :t, eventId = :e, expiresAt = :x",
-                ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
-                ExpressionAttributeValues={
-                    ":t": {"N": repr(stamp)},
-                    ":e": {"S": event_id},
-                    ":x": {"N": str(int(time.time()) + self.ttl_seconds)},
-                },
-            )
-        except self.dynamodb.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return conditional_update(
+            self.dynamodb,
+            TableName=self.table,
+            Key={"entity": {"S": entity}},
+            UpdateExpression="SET occurredAt = :t, eventId = :e, expiresAt = :x",
+            ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
+            ExpressionAttributeValues={
+                ":t": {"N": repr(stamp)},
+                ":e": {"S": event_id},
+                ":x": {"N": str(int(time.time()) + self.ttl_seconds)},
+            },
+        )
 
 
 class CatalogSync:

@@ -1,0 +1,173 @@
+"""Publish after sync: the worker marks changes, the publisher debounces them into few publishes."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import boto3
+import pytest
+from test_tasks import PUBLISH_GUID, TASKS
+
+from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION, SECRET_ID, FakeContext, load_handler
+from scripts.sandbox import Faults, Sandbox
+from tweakwise import errors
+from tweakwise.client import TweakwiseClient
+from tweakwise.credentials import SecretCredentials
+from tweakwise.publish import Publisher, PublishState
+
+
+@pytest.fixture
+def sandbox():
+    box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
+    box.url = box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def world(catalog_aws, secrets, sandbox):
+    secrets({"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, "tasks": TASKS})
+    state = PublishState(boto3.client("dynamodb", region_name=REGION), catalog_aws["table"])
+    client = TweakwiseClient(SecretCredentials(SECRET_ID), sandbox.url, max_retries=0)
+    return state, Publisher(client, state, max_publish_seconds=3600), sandbox
+
+
+def test_nothing_changed_means_no_publish(world):
+    _state, publisher, sandbox = world
+    assert publisher.run(now=1000) == {
+        "published": False,
+        "reason": "nothing changed since the last publish",
+        "lastPublish": None,
+    }
+    assert sandbox.task_triggers == []
+
+
+def test_changes_are_published_once_and_never_while_a_publish_runs(world):
+    state, publisher, sandbox = world
+    state.mark_changed(now=1000)
+    assert publisher.run(now=1001)["published"] is True
+    assert sandbox.task_triggers == [PUBLISH_GUID]
+    state.mark_changed(now=1002)  # a change while the publish runs
+    assert publisher.run(now=1003) == {"published": False, "reason": "a publish is still running"}
+    # the sandbox now reports the publish finished: the change made during it is published
+    outcome = publisher.run(now=1004)
+    assert outcome["published"] is True and outcome["lastPublish"] == "finished"
+    assert sandbox.task_triggers == [PUBLISH_GUID, PUBLISH_GUID]
+    publisher.run(now=1005)  # running
+    outcome = publisher.run(now=1006)  # finished, nothing new
+    assert outcome == {
+        "published": False,
+        "reason": "nothing changed since the last publish",
+        "lastPublish": "finished",
+    }
+    assert len(sandbox.task_triggers) == 2
+
+
+def test_a_publish_stuck_past_the_maximum_is_considered_over(world):
+    state, publisher, sandbox = world
+    state.mark_changed(now=1000)
+    publisher.run(now=1001)
+    state.mark_changed(now=1002)
+    sandbox.running_polls = 1000  # reports "Running" for a long while
+    assert publisher.run(now=2000)["published"] is False
+    assert publisher.run(now=1001 + 3601)["published"] is True
+
+
+def test_concurrent_changes_and_publishers_give_exactly_one_publish(world):
+    state, publisher, sandbox = world
+    sandbox.running_polls = 1000  # the publish stays running throughout
+    barrier = threading.Barrier(24)
+
+    def change():
+        barrier.wait()
+        state.mark_changed()
+
+    outcomes = []
+
+    def publish():
+        barrier.wait()
+        outcomes.append(publisher.run())
+
+    threads = [threading.Thread(target=change) for _ in range(20)]
+    threads += [threading.Thread(target=publish) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    state.mark_changed()  # in case every publisher ran before the first change landed
+    if not any(o["published"] for o in outcomes):
+        outcomes.append(publisher.run())
+    assert sum(o["published"] for o in outcomes) == 1
+    assert len(sandbox.task_triggers) == 1
+    reasons = {o["reason"] for o in outcomes if not o["published"]}
+    assert reasons <= {
+        "another publisher started one",
+        "nothing changed since the last publish",
+        "a publish is still running",
+    }
+
+
+def test_a_failed_trigger_is_retried_on_the_next_run(world):
+    state, publisher, sandbox = world
+    state.mark_changed(now=1000)
+    sandbox.faults = Faults.parse("5xx=1")
+    with pytest.raises(errors.ServerError):
+        publisher.run(now=1001)
+    assert state.read() == {"changedAt": 1000.0, "startedAt": 0.0, "running": False}
+    sandbox.faults = Faults()
+    assert publisher.run(now=1002)["published"] is True
+
+
+def test_a_failed_publish_is_reported(world):
+    state, publisher, sandbox = world
+    sandbox.fail_tasks = True
+    state.mark_changed(now=1000)
+    publisher.run(now=1001)
+    publisher.run(now=1002)  # running
+    assert publisher.run(now=1003)["lastPublish"] == "failed"
+
+
+def test_no_publish_task_in_the_secret_is_a_clear_error(world, secrets):
+    state, publisher, _sandbox = world
+    secrets(
+        {"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, "tasks": {"import": TASKS["import"]}}
+    )
+    state.mark_changed(now=1000)
+    publisher.client.credentials.get(force=True)
+    with pytest.raises(
+        errors.ConfigurationError, match=r"'publish' is not configured .*\(configured: import\)"
+    ):
+        publisher.run(now=1001)
+    assert state.read()["running"] is False
+
+
+def test_worker_marks_changes_and_the_publisher_function_publishes(world, catalog_aws, monkeypatch, capsys):
+    from tweakwise.events import EVENT_ADAPTER
+    from tweakwise.webhook import deduplication_id, message_group_id
+
+    _state, _publisher, sandbox = world
+    monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
+    monkeypatch.setenv("TWEAKWISE_API_URL", sandbox.url)
+    monkeypatch.setenv("SYNC_STATE_TABLE", catalog_aws["table"])
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", catalog_aws["dlq"])
+    publisher = load_handler("publisher")
+    assert publisher.lambda_handler({}, FakeContext())["published"] is False
+    worker = load_handler("catalog_worker")
+    event = EVENT_ADAPTER.validate_python({"id": "e", "type": "item.delete", "itemId": "X"})
+    record = {
+        "messageId": "m",
+        "body": event.model_dump_json(),
+        "attributes": {
+            "MessageGroupId": message_group_id(event),
+            "MessageDeduplicationId": deduplication_id(event),
+        },
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+    }
+    assert worker.lambda_handler({"Records": [record]}, FakeContext()) == {"batchItemFailures": []}
+    capsys.readouterr()
+    assert publisher.lambda_handler({}, FakeContext())["published"] is True
+    assert sandbox.task_triggers == [PUBLISH_GUID]
+    blobs = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    assert blobs[-1]["PublishesStarted"] == [1.0]
