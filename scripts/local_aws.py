@@ -62,6 +62,9 @@ def provision(
             )
             arn = dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
             resolver.resources[logical] = {"Ref": name, "Arn": arn}
+        elif kind == "AWS::SNS::Topic":
+            arn = boto3.client("sns").create_topic(Name=f"{stack}-{logical}")["TopicArn"]
+            resolver.resources[logical] = {"Ref": arn, "TopicArn": arn, "TopicName": arn.rsplit(":", 1)[1]}
         elif kind == "AWS::SecretsManager::Secret":
             value = (secret_values or {}).get(logical)
             if value is None and "GenerateSecretString" in props:

@@ -33,6 +33,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]
 from scripts.cfn import Resolver, load_template  # noqa: E402
 from scripts.lambda_local import LocalFunction, emf_metrics  # noqa: E402
 from scripts.local_aws import provision, sqs_event  # noqa: E402
+from scripts.local_sfn import ExecutionFailed, LocalStateMachine, substitute  # noqa: E402
 from scripts.sandbox import Faults, Sandbox  # noqa: E402
 
 LIVE_FILE = ROOT / ".tweakwise.local.json"  # {"instance_key", "access_token", "api_url"?}; git-ignored
@@ -63,10 +64,21 @@ def live_credentials() -> dict[str, str]:
     )
 
 
+# Locally the task schedules are on, so their path (and the state machine's) can be seen.
+LOCAL_PARAMETERS = {"ImportTaskScheduleState": "ENABLED", "PublishTaskScheduleState": "ENABLED"}
+
+
 class Runner:
-    def __init__(self, api_port: int = 3000, mode: str = "sandbox", faults: Faults | None = None):
+    def __init__(
+        self,
+        api_port: int = 3000,
+        mode: str = "sandbox",
+        faults: Faults | None = None,
+        fail_tasks: bool = False,
+    ):
         self.template = load_template()
-        self.resolver = Resolver(self.template)
+        self.resolver = Resolver(self.template, LOCAL_PARAMETERS)
+        self.fail_tasks = fail_tasks
         self.api_port = api_port
         self.mode = mode
         self.faults = faults or Faults()
@@ -74,7 +86,8 @@ class Runner:
         self.threads: list[threading.Thread] = []
         self.functions: dict[str, LocalFunction] = {}
         self.routes: list[tuple[str, re.Pattern[str], str, LocalFunction]] = []
-        self.schedules: dict[str, tuple[LocalFunction, dict, float | None]] = {}
+        self.schedules: dict[str, tuple[Any, dict, float | None]] = {}  # target: a function or state machine
+        self.state_machines: dict[str, dict] = {}
         self.pollers: list[tuple[LocalFunction, str, str, int]] = []
         self.sandbox: Sandbox | None = None
 
@@ -107,16 +120,27 @@ class Runner:
             self.tweakwise_url = os.environ.get("TWEAKWISE_API_URL") or "https://navigator-api.tweakwise.com"
         else:
             self.sandbox = Sandbox(faults=self.faults)
+            self.sandbox.fail_tasks = self.fail_tasks
             self.tweakwise_url = self.sandbox.start()
-            credentials = {
-                "instance_key": self.sandbox.instance_key,
-                "access_token": self.sandbox.access_token,
-            }
+            credentials = self.sandbox.secret()
         extra_env["TWEAKWISE_API_URL"] = self.tweakwise_url
         provision(self.template, self.resolver, {"TweakwiseSecret": credentials})
         for logical, resource in self.template["Resources"].items():
+            arn = f"arn:aws:{{}}:eu-west-1:123456789012:{{}}:{logical}"
+            if resource["Type"] == "AWS::Serverless::Function":
+                self.resolver.resources[logical] = {"Ref": logical, "Arn": arn.format("lambda", "function")}
+            elif resource["Type"] == "AWS::StepFunctions::StateMachine":
+                self.resolver.resources[logical] = {
+                    "Ref": arn.format("states", "stateMachine"),
+                    "Name": logical,
+                }
+        for logical, resource in self.template["Resources"].items():
             if resource["Type"] == "AWS::Serverless::Function":
                 self.functions[logical] = LocalFunction(self.template, logical, self.resolver, extra_env)
+            elif resource["Type"] == "AWS::StepFunctions::StateMachine":
+                props = resource["Properties"]
+                values = self.resolver.resolve(props.get("DefinitionSubstitutions", {}))
+                self.state_machines[logical] = substitute(props["Definition"], values)
         self._wire_events()
         self.api = ThreadingHTTPServer(("127.0.0.1", self.api_port), self._api_handler())
         self.api.daemon_threads = True
@@ -144,6 +168,21 @@ class Runner:
 
     def _wire_events(self) -> None:
         arns = {attrs.get("Arn"): attrs for attrs in self.resolver.resources.values()}
+        targets = {}
+        for logical, attrs in self.resolver.resources.items():
+            if logical in self.functions:
+                targets[attrs["Arn"]] = self.functions[logical]
+            elif logical in self.state_machines:
+                targets[attrs["Ref"]] = logical
+        for logical, resource in self.template["Resources"].items():
+            active = "Condition" not in resource or self.resolver.condition(resource["Condition"])
+            if resource["Type"] == "AWS::Scheduler::Schedule" and active:
+                self._add_schedule(
+                    logical,
+                    resource["Properties"],
+                    targets[self.resolver.resolve(resource["Properties"]["Target"]["Arn"])],
+                    resource["Properties"]["Target"].get("Input", "{}"),
+                )
         for logical, function in self.functions.items():
             for event_name, event in function.events.items():
                 props = event.get("Properties", {})
@@ -155,16 +194,15 @@ class Runner:
                     arn = self.resolver.resolve(props["Queue"])
                     self.pollers.append((function, arns[arn]["Ref"], arn, int(props.get("BatchSize", 10))))
                 elif event["Type"] == "ScheduleV2":
-                    state = self.resolver.resolve(props.get("State", "ENABLED"))
-                    expression = str(self.resolver.resolve(props["ScheduleExpression"]))
-                    match = RATE.fullmatch(expression)
-                    period = int(match[1]) * SECONDS[match[2].rstrip("s")] if match else None
-                    if state == "ENABLED":
-                        self.schedules[f"{logical}/{event_name}"] = (
-                            function,
-                            json.loads(self.resolver.resolve(props.get("Input", "{}"))),
-                            period,
-                        )
+                    self._add_schedule(f"{logical}/{event_name}", props, function, props.get("Input", "{}"))
+
+    def _add_schedule(self, name: str, props: dict, target: Any, payload: Any) -> None:
+        if self.resolver.resolve(props.get("State", "ENABLED")) != "ENABLED":
+            return
+        expression = str(self.resolver.resolve(props["ScheduleExpression"]))
+        match = RATE.fullmatch(expression)
+        period = int(match[1]) * SECONDS[match[2].rstrip("s")] if match else None
+        self.schedules[name] = (target, json.loads(self.resolver.resolve(payload)), period)
 
     # -- the three ways functions run ----------------------------------------------------------------
 
@@ -179,10 +217,47 @@ class Runner:
             say("metrics", " ".join(f"{k}={v:g}" for k, v in metrics.items()))
         return result
 
+    def execute(self, logical: str, document: dict) -> Any:
+        """A state machine execution, its steps in order (waits shortened to 1 s)."""
+        import boto3
+
+        def invoke(function_arn: str, payload: dict) -> Any:
+            name = function_arn.rsplit(":", 1)[1]
+            return self.functions[name].invoke(payload, capture=True)[0]
+
+        def sdk(resource: str, params: dict) -> Any:
+            if resource.endswith(":cloudwatch:putMetricData"):
+                boto3.client("cloudwatch").put_metric_data(**params)
+                say("metrics", " ".join(f"{m['MetricName']}={m['Value']:g}" for m in params["MetricData"]))
+            elif resource.endswith(":sns:publish"):
+                boto3.client("sns").publish(**params)
+                say("notify", f"SNS: {params.get('Subject')}: {params.get('Message')}")
+            return {}
+
+        def step(state: str, doc: Any) -> None:
+            status = doc.get("status", {}).get("state") if isinstance(doc, dict) else None
+            note = f" (task {status})" if status and state == "Finished?" else ""
+            if state == "Failed" and isinstance(doc, dict) and doc.get("error"):
+                note = f" ({doc['error']['Error']}: {doc['error']['Cause']})"
+            say("sfn", f"{logical} -> {state}{note}")
+
+        machine = LocalStateMachine(self.state_machines[logical], invoke, sdk, max_wait=1.0, on_state=step)
+        try:
+            return machine.run(document)
+        except ExecutionFailed as exc:
+            say("sfn", f"{logical} execution failed: {exc}")
+            return {"failed": exc.error}
+        except Exception as exc:
+            say("sfn", f"{logical} execution failed: {type(exc).__name__}: {exc}")
+            return None
+
     def fire(self, name: str) -> Any:
-        function, payload, _period = self.schedules[name]
+        target, payload, _period = self.schedules[name]
         say("schedule", f"{name} fired")
-        result = self.run(function, payload, "schedule")
+        if isinstance(target, str):
+            result = self.execute(target, payload)
+        else:
+            result = self.run(target, payload, "schedule")
         if result is not None:
             say("schedule", f"{name} -> {json.dumps(result, default=str)}")
         return result
@@ -381,7 +456,7 @@ class Runner:
             lines.append(
                 f"  queue      {arn.rsplit(':', 1)[1]} -> {function.logical_id} (batches of {batch})"
             )
-        for name, (_function, _payload, period) in self.schedules.items():
+        for name, (_target, _payload, period) in self.schedules.items():
             every = f"every {period} s" if period else "cron: on demand"
             lines.append(
                 f"  schedule   {name} ({every}, first in 2 s; now: "
@@ -416,12 +491,18 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("SANDBOX_FAULTS", ""),
         help='sandbox faults, e.g. "429=0.2,5xx=0.1,latency=0.3,retry-after=2"',
     )
+    parser.add_argument(
+        "--fail-tasks",
+        action="store_true",
+        default=bool(os.environ.get("SANDBOX_FAIL_TASKS")),
+        help="the sandbox reports every task as failed (shows the alarm path)",
+    )
     args = parser.parse_args(argv)
     mode = os.environ.get("TWEAKWISE_MODE", "sandbox").lower()
     if mode not in ("sandbox", "live"):
         print(f"TWEAKWISE_MODE must be sandbox or live, not {mode!r}")
         return 2
-    runner = Runner(args.api_port, mode, Faults.parse(args.faults))
+    runner = Runner(args.api_port, mode, Faults.parse(args.faults), args.fail_tasks)
     try:
         runner.start()
     except OSError as exc:

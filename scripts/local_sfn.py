@@ -139,7 +139,12 @@ class LocalStateMachine:
                 )
                 document = _set(document, state.get("ResultPath", "$"), result)
             elif kind == "Wait":
-                time.sleep(min(float(state.get("Seconds", 0)), self.max_wait))
+                seconds = (
+                    _path(document, context, state["SecondsPath"])
+                    if "SecondsPath" in state
+                    else state.get("Seconds", 0)
+                )
+                time.sleep(min(float(seconds), self.max_wait))
             elif kind == "Choice":
                 name = next(
                     (r["Next"] for r in state["Choices"] if _matches(r, document)), state.get("Default")

@@ -110,7 +110,10 @@ def test_alarms_watch_exactly_the_metric_the_handler_publishes(tweakwise, secret
         stats = [m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m]
         for metric in [props, *stats]:
             names = {m["Name"] for m in directive["Metrics"]}
-            if resolver.resolve(metric.get("Namespace")) == directive["Namespace"] and metric["MetricName"] in names:
+            if (
+                resolver.resolve(metric.get("Namespace")) == directive["Namespace"]
+                and metric["MetricName"] in names
+            ):
                 dims = {d["Name"]: resolver.resolve(d["Value"]) for d in metric["Dimensions"]}
                 assert dims == published, alarm["Properties"]["AlarmName"]
                 watched.append(metric["MetricName"])

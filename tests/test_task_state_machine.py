@@ -35,7 +35,7 @@ def machine(sandbox, secrets, monkeypatch):
     topic = boto3.client("sns", region_name=REGION).create_topic(Name="alarms")["TopicArn"]
     calls = {"lambda": [], "sdk": []}
 
-    def build(timeout_seconds=600):
+    def build():
         definition = substitute(
             DEFINITION,
             {
@@ -43,8 +43,6 @@ def machine(sandbox, secrets, monkeypatch):
                 "AlarmTopicArn": topic,
                 "MetricsNamespace": "TweakwiseTest",
                 "InstanceName": "shop-nl",
-                "PollSeconds": 60,
-                "TimeoutSeconds": timeout_seconds,
             },
         )
 
@@ -84,10 +82,12 @@ def test_definition_substitutions_cover_every_placeholder():
 
 def test_a_task_that_finishes(machine, sandbox):
     sm = machine()
-    result = sm.run({"task": "import"})
+    result = sm.run({"task": "import", "pollSeconds": 60, "timeoutSeconds": 600})
     assert sm.visited == ["Trigger", "Wait", "Status", "Finished?", "Wait", "Status", "Finished?", "Done"]
     assert result == {
         "task": "import",
+        "pollSeconds": 60,
+        "timeoutSeconds": 600,
         "trigger": {"triggered": True},
         "status": {"state": "finished", "timedOut": False},
     }
@@ -105,7 +105,7 @@ def test_a_failed_task_counts_a_metric_and_notifies(machine, sandbox):
     sandbox.fail_tasks = True
     sm = machine()
     with pytest.raises(ExecutionFailed, match="TaskDidNotFinish"):
-        sm.run({"task": "publish"})
+        sm.run({"task": "publish", "pollSeconds": 60, "timeoutSeconds": 600})
     assert sm.visited[-4:] == ["Failed", "CountFailure", "Notify", "TaskDidNotFinish"]
     (metric_resource, metric), (sns_resource, message) = machine.calls["sdk"]
     assert metric_resource == "arn:aws:states:::aws-sdk:cloudwatch:putMetricData"
@@ -117,9 +117,9 @@ def test_a_failed_task_counts_a_metric_and_notifies(machine, sandbox):
 
 
 def test_a_task_that_runs_too_long_times_out(machine, sandbox):
-    sm = machine(timeout_seconds=0)
+    sm = machine()
     with pytest.raises(ExecutionFailed):
-        sm.run({"task": "import"})
+        sm.run({"task": "import", "pollSeconds": 60, "timeoutSeconds": 0})
     assert "TimedOut" in sm.visited and "Failed" not in sm.visited
     assert "timed out" in machine.calls["sdk"][1][1]["Message"]
 
@@ -127,7 +127,7 @@ def test_a_task_that_runs_too_long_times_out(machine, sandbox):
 def test_a_trigger_error_is_caught_and_reported(machine, sandbox):
     sm = machine()
     with pytest.raises(ExecutionFailed):
-        sm.run({"task": "export"})  # not configured in the secret
+        sm.run({"task": "export", "pollSeconds": 60, "timeoutSeconds": 600})  # not in the secret
     assert sm.visited[:2] == ["Trigger", "Failed"]
     failed_input = dict(sm.documents)["Failed"]
     assert failed_input["error"]["Error"] == "TaskConfigError"

@@ -300,7 +300,16 @@ def _resolved(condition_values: dict[str, bool]) -> dict[str, dict]:
 def test_each_task_has_one_schedule_targeting_the_state_machine_or_the_function(tracking):
     present = _resolved({"TrackTasks": tracking, "TriggerTasksOnly": not tracking})
     schedules = [r["Properties"] for r in present.values() if r["Type"] == "AWS::Scheduler::Schedule"]
-    assert sorted(json.loads(s["Target"]["Input"])["task"] for s in schedules) == ["import", "publish"]
+    inputs = [s["Target"]["Input"] for s in schedules]
+    inputs = [
+        json.loads(i["Fn::Sub"].replace("${TaskPollSeconds}", "60").replace("${TaskTimeoutSeconds}", "7200"))
+        if isinstance(i, dict)
+        else json.loads(i)
+        for i in inputs
+    ]
+    assert sorted(i["task"] for i in inputs) == ["import", "publish"]
+    if tracking:  # the state machine reads its numbers from the input
+        assert all(i["pollSeconds"] == 60 and i["timeoutSeconds"] == 7200 for i in inputs)
     for schedule in schedules:
         target = schedule["Target"]
         expected = {"Ref": "TaskStateMachine"} if tracking else {"Fn::GetAtt": ["TaskRunnerFunction", "Arn"]}
@@ -333,6 +342,8 @@ def test_state_machine_logs_errors_without_execution_data_and_traces():
     props = RESOURCES["TaskStateMachine"]["Properties"]
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
     assert props["TracingConfiguration"]["Enabled"] is True
+    # Substitutions are text: numbers reach the definition through the execution input instead.
+    assert all("Seconds" not in name for name in props["DefinitionSubstitutions"])
     states = props["Definition"]["States"]
     assert {"Trigger", "Wait", "Status", "Finished?", "CountFailure", "Notify"} <= set(states)
 
