@@ -88,5 +88,7 @@ bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
 
 API_PORT ?= 3000
 SANDBOX_FAULTS ?=
+SANDBOX_FAIL_TASKS ?=
+export SANDBOX_FAIL_TASKS
 run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, worker, schedules, Tweakwise sandbox
 	$(VENV)/bin/python scripts/local_run.py --api-port $(API_PORT) --faults "$(SANDBOX_FAULTS)"

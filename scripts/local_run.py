@@ -332,6 +332,7 @@ class Runner:
                 "item_ids": sorted(self.sandbox.items),
                 "categories": len(self.sandbox.categories),
                 "task_triggers": len(self.sandbox.task_triggers),
+                "requests": len(self.sandbox.requests),
             }
         return {"mode": self.mode, "sandbox": sandbox, "queues": queues, "schedules": sorted(self.schedules)}
 

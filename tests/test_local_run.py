@@ -108,24 +108,44 @@ def test_a_signed_webhook_reaches_the_sandbox_end_to_end():
         # schedules fire on demand, and the monitor sees the new item
         monitor = requests.post(f"{api}/_local/schedules/CatalogMonitorFunction/Schedule", timeout=30)
         assert monitor.json() == {"total_products": 1, "total_categories": 0}
+        # the synced change is published by the publisher, once
+        publish = requests.post(f"{api}/_local/schedules/PublisherFunction/Schedule", timeout=30).json()
+        assert publish["published"] is True
+        # a task schedule drives the state machine to the task's end in the sandbox
+        tracked = requests.post(f"{api}/_local/schedules/ImportTaskTrackedSchedule", timeout=60).json()
+        assert tracked["status"] == {"state": "finished", "timedOut": False}
+        assert tracked["trigger"] == {"triggered": True}
 
 
-def test_injected_faults_are_retried_until_the_item_lands():
+def test_injected_faults_are_retried_until_every_event_is_applied():
+    # Deletes: retried by the client (a POST that failed is only retried by SQS redelivery).
     command = [sys.executable, "scripts/local_run.py", "--api-port", "0", "--faults", "5xx=0.5"]
     with running(command) as (_process, banner):
         api = _api(banner)
         secret = re.search(r"signing\s+(\S+) \(local", banner)[1]
-        events = [
-            {
-                "id": f"f-{i}",
-                "type": "item.upsert",
-                "item": {"id": f"F{i}", "name": "F", "price": 1, "stock": 1},
-            }
-            for i in range(5)
-        ]
+        events = [{"id": f"f-{i}", "type": "item.delete", "itemId": f"F{i}"} for i in range(5)]
         assert _signed_post(api, secret, events).status_code == 202
-        status = _wait_for(api, lambda s: s["sandbox"]["items"] == 5, timeout=60)
-        assert status["sandbox"]["items"] == 5
+
+        def drained(status):
+            queues = status["queues"]
+            depth = queues["CatalogQueue"]
+            return depth["ApproximateNumberOfMessages"] + depth["ApproximateNumberOfMessagesNotVisible"] == 0
+
+        status = _wait_for(api, drained, timeout=60)
+        assert drained(status)
+        assert status["queues"]["CatalogDeadLetterQueue"]["ApproximateNumberOfMessages"] == 0
+        assert status["sandbox"]["requests"] > 5  # some answers were injected 503s, and retried
+
+
+def test_a_failing_task_shows_the_alarm_path():
+    command = [sys.executable, "scripts/local_run.py", "--api-port", "0", "--fail-tasks"]
+    with running(command) as (process, banner):
+        result = requests.post(
+            f"{_api(banner)}/_local/schedules/PublishTaskTrackedSchedule", timeout=60
+        ).json()
+        assert result == {"failed": "TaskDidNotFinish"}
+    assert "TaskFailures=1" in process.rest
+    assert "SNS: Tweakwise task did not finish: Tweakwise task publish failed" in process.rest
 
 
 def test_make_run_starts_takes_one_webhook_and_stops():
