@@ -126,7 +126,7 @@ def moto_server():
 
 
 class DynamoDBStandIn:
-    """The stale guard's one DynamoDB call (conditional UpdateItem) answered after DYNAMODB_LATENCY, as
+    """The worker's DynamoDB calls (conditional UpdateItem) answered after DYNAMODB_LATENCY, as
     DynamoDB in the same region does. moto spends ~10 ms of CPU per call in one process, so N
     concurrent claims take N x 10 ms there, which says more about moto than about the worker."""
 
@@ -141,6 +141,8 @@ class DynamoDBStandIn:
 
     def update_item(self, **kwargs):
         time.sleep(self.latency)
+        if ":t" not in kwargs["ExpressionAttributeValues"]:  # the worker's publish marker: one per batch
+            return {}
         entity = kwargs["Key"]["entity"]["S"]
         stamp = float(kwargs["ExpressionAttributeValues"][":t"]["N"])
         with self.lock:
