@@ -251,7 +251,8 @@ def main() -> int:
         f"{LATENCY * 1000:.0f} ms)",
         "",
         "Each record goes through the real worker handler: the stale-guard claim (one conditional "
-        "UpdateItem), then `PATCH /item` over HTTP/1.1 keep-alive to the local Tweakwise sandbox. "
+        "UpdateItem), then `PATCH /item` over HTTP/1.1 keep-alive to the local Tweakwise sandbox; and per "
+        "batch one more UpdateItem, the publish-after-sync marker. "
         "Secrets Manager and SQS are a moto server in its own process, reached over HTTP.",
         "",
         "| DynamoDB | sequential (WORKER_CONCURRENCY=1) | concurrent (WORKER_CONCURRENCY=10) | ratio |",
