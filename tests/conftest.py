@@ -36,6 +36,31 @@ def aws_env(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "test")
 
 
+IMPORT_GUID = "3f2b8a3c-1d4e-4f5a-9b6c-7d8e9f0a1b2c"
+PUBLISH_GUID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+TASKS = {"import": IMPORT_GUID, "publish": PUBLISH_GUID}
+
+
+@pytest.fixture
+def sandbox():
+    """The Tweakwise sandbox (scripts/sandbox.py) on a free port, knowing the test credentials."""
+    from scripts.sandbox import Sandbox
+
+    box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
+    box.url = box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def tasks_secret(secrets, sandbox, monkeypatch):
+    """The Tweakwise secret with task GUIDs, and the environment of a function calling the sandbox."""
+    secrets({"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, "tasks": TASKS})
+    monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
+    monkeypatch.setenv("TWEAKWISE_API_URL", sandbox.url)
+    return secrets
+
+
 @pytest.fixture
 def aws():
     with mock_aws():

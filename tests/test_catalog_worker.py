@@ -10,8 +10,6 @@ import pytest
 from werkzeug import Response
 
 from conftest import (
-    ACCESS_TOKEN,
-    INSTANCE_KEY,
     SECRET_ID,
     WEBHOOK_SECRET_ID,
     FakeContext,
@@ -22,17 +20,8 @@ from conftest import (
     signed_headers,
     sqs_event,
 )
-from scripts.sandbox import Sandbox
 from tweakwise.events import EVENT_ADAPTER
 from tweakwise.webhook import deduplication_id, message_group_id
-
-
-@pytest.fixture
-def sandbox():
-    box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
-    box.url = box.start()
-    yield box
-    box.stop()
 
 
 def _worker_env(monkeypatch, catalog_aws, api_url, **extra):

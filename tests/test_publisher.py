@@ -7,28 +7,45 @@ import threading
 
 import boto3
 import pytest
-from test_tasks import PUBLISH_GUID, TASKS
 
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION, SECRET_ID, FakeContext, load_handler
-from scripts.sandbox import Faults, Sandbox
+from conftest import (
+    ACCESS_TOKEN,
+    INSTANCE_KEY,
+    PUBLISH_GUID,
+    REGION,
+    SECRET_ID,
+    TASKS,
+    FakeContext,
+    load_handler,
+)
+from scripts.sandbox import Faults
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
 from tweakwise.publish import Publisher, PublishState
 
 
-@pytest.fixture
-def sandbox():
-    box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
-    box.url = box.start()
-    yield box
-    box.stop()
+class AtomicDynamoDB:
+    """moto applies a conditional write in steps without a lock, so two threads can both pass one
+    condition; DynamoDB applies each write atomically. This gives moto that guarantee for the test."""
+
+    def __init__(self, client):
+        self.client = client
+        self.exceptions = client.exceptions
+        self.lock = threading.Lock()
+
+    def update_item(self, **request):
+        with self.lock:
+            return self.client.update_item(**request)
+
+    def get_item(self, **request):
+        with self.lock:
+            return self.client.get_item(**request)
 
 
 @pytest.fixture
-def world(catalog_aws, secrets, sandbox):
-    secrets({"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, "tasks": TASKS})
-    state = PublishState(boto3.client("dynamodb", region_name=REGION), catalog_aws["table"])
+def world(catalog_aws, tasks_secret, sandbox):
+    state = PublishState(AtomicDynamoDB(boto3.client("dynamodb", region_name=REGION)), catalog_aws["table"])
     client = TweakwiseClient(SecretCredentials(SECRET_ID), sandbox.url, max_retries=0)
     return state, Publisher(client, state, max_publish_seconds=3600), sandbox
 
@@ -106,6 +123,16 @@ def test_concurrent_changes_and_publishers_give_exactly_one_publish(world):
         "nothing changed since the last publish",
         "a publish is still running",
     }
+
+
+def test_an_unreadable_status_right_after_a_start_counts_as_running(world):
+    state, publisher, sandbox = world
+    state.mark_changed(now=1000)
+    publisher.run(now=1001)
+    state.mark_changed(now=1002)
+    sandbox.task_polls.clear()  # the sandbox answers "Idle": a state this package cannot read
+    assert publisher.run(now=1010) == {"published": False, "reason": "a publish is still running"}
+    assert publisher.run(now=1001 + 301)["published"] is True  # after the grace period it is over
 
 
 def test_a_failed_trigger_is_retried_on_the_next_run(world):

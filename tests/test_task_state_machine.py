@@ -6,31 +6,18 @@ import json
 
 import boto3
 import pytest
-from test_tasks import IMPORT_GUID, TASKS
 
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION, SECRET_ID, FakeContext, load_handler
+from conftest import IMPORT_GUID, REGION, FakeContext, load_handler
 from scripts.cfn import load_template
 from scripts.local_sfn import ExecutionFailed, LocalStateMachine, substitute
-from scripts.sandbox import Sandbox
 
 TEMPLATE = load_template()
 DEFINITION = TEMPLATE["Resources"]["TaskStateMachine"]["Properties"]["Definition"]
 
 
 @pytest.fixture
-def sandbox():
-    box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
-    box.url = box.start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-def machine(sandbox, secrets, monkeypatch):
+def machine(tasks_secret):
     """The definition with its substitutions, calling the task runner and (moto) CloudWatch and SNS."""
-    secrets({"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, "tasks": TASKS})
-    monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
-    monkeypatch.setenv("TWEAKWISE_API_URL", sandbox.url)
     runner = load_handler("task_runner")
     topic = boto3.client("sns", region_name=REGION).create_topic(Name="alarms")["TopicArn"]
     calls = {"lambda": [], "sdk": []}

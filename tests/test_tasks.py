@@ -6,14 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, FakeContext, load_handler
-from scripts.sandbox import Sandbox
+from conftest import ACCESS_TOKEN, IMPORT_GUID, INSTANCE_KEY, PUBLISH_GUID, TASKS, FakeContext, load_handler
 from tweakwise import tasks
 from tweakwise.credentials import Credentials
-
-IMPORT_GUID = "3f2b8a3c-1d4e-4f5a-9b6c-7d8e9f0a1b2c"
-PUBLISH_GUID = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-TASKS = {"import": IMPORT_GUID, "publish": PUBLISH_GUID}
 
 
 def _creds(tasks_value):
@@ -73,18 +68,7 @@ def test_status_payloads_are_read_tolerantly(payload, state):
 
 
 @pytest.fixture
-def sandbox():
-    box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
-    box.url = box.start()
-    yield box
-    box.stop()
-
-
-@pytest.fixture
-def runner(sandbox, secrets, monkeypatch):
-    secrets({"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, "tasks": TASKS})
-    monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
-    monkeypatch.setenv("TWEAKWISE_API_URL", sandbox.url)
+def runner(tasks_secret, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "task-runner")
     return load_handler("task_runner")
 

@@ -20,6 +20,7 @@ logger = logging.getLogger("tweakwise")
 
 KEY = {"entity": {"S": "__publish__"}}
 PUBLISH_TASK = "publish"
+UNKNOWN_GRACE = 300.0  # seconds a publish whose status cannot be read still counts as running
 
 
 class PublishState:
@@ -98,8 +99,11 @@ class Publisher:
             )
             found = tasks.parse_task_status(self.client.task_status(guid))
             logger.info("The last publish is %s (raw status %s)", found.state, found.raw)
-            young = now - current["startedAt"] < self.max_publish_seconds
-            if found.state == tasks.RUNNING and young:
+            age = now - current["startedAt"]
+            # An unreadable status right after a start (not triggered yet, or Tweakwise still catching up)
+            # is taken as running for a while: finishing it early could start a second publish.
+            running = found.state == tasks.RUNNING or (found.state == tasks.UNKNOWN and age < UNKNOWN_GRACE)
+            if running and age < self.max_publish_seconds:
                 return {"published": False, "reason": "a publish is still running"}
             self.state.finish(current["startedAt"])
             if found.state == tasks.FAILED:
