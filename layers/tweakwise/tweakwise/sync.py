@@ -1,6 +1,6 @@
 """The catalog worker: queued webhook events applied to Tweakwise, in order per entity.
 
-- `to_item_fields` / `to_category_fields` map the webhook contract to Tweakwise's field names.
+- `to_item_fields` (and `CatalogSync._upsert_category`) map the webhook contract to Tweakwise's field names.
 - `CategoryRefs` turns the shop's category keys into Tweakwise's numeric ids (cached per container).
 - `StaleGuard` keeps, per entity, the newest `occurredAt` applied (DynamoDB, conditional writes, TTL),
   so a sender's late retry never reverts newer data.
