@@ -13,12 +13,13 @@ from tweakwise.monitor import (
     PRODUCTS_METRIC,
     read_catalog_stats,
 )
+from tweakwise.secrecy import TRACER_PATCH_MODULES
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
 metrics = Metrics()
-client = TweakwiseClient.from_env()  # reads no secret and opens no connection until the first call
+client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,11 +7,12 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
+from tweakwise.secrecy import TRACER_PATCH_MODULES
 from tweakwise.webhook import SigningSecrets, Verifier, handle_webhook
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
 app = APIGatewayHttpResolver()
 sqs = boto3.client("sqs")
 verifier = Verifier(SigningSecrets.from_env())  # reads no secret until the first request

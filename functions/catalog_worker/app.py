@@ -11,13 +11,14 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from tweakwise.client import TweakwiseClient
 from tweakwise.monitor import INSTANCE_NAME_ENV
 from tweakwise.publish import PublishState
+from tweakwise.secrecy import TRACER_PATCH_MODULES
 from tweakwise.sync import APPLIED, REJECTED, STALE, CatalogSync, ConcurrentFifoProcessor, StaleGuard
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
 metrics = Metrics()
-client = TweakwiseClient.from_env()  # reads no secret and opens no connection until the first call
+client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
 processor = ConcurrentFifoProcessor(max_workers=int(os.environ.get("WORKER_CONCURRENCY", "10")))
 sync = CatalogSync(
     client,

@@ -11,12 +11,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from tweakwise.client import TweakwiseClient
 from tweakwise.monitor import INSTANCE_NAME_ENV
 from tweakwise.publish import Publisher, PublishState
+from tweakwise.secrecy import TRACER_PATCH_MODULES
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
 metrics = Metrics()
-client = TweakwiseClient.from_env()
+client = TweakwiseClient.from_env(tracer)
 publisher = Publisher(
     client,
     PublishState(boto3.client("dynamodb"), os.environ["SYNC_STATE_TABLE"]),

@@ -9,11 +9,12 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 
 from tweakwise import tasks
 from tweakwise.client import TweakwiseClient
+from tweakwise.secrecy import TRACER_PATCH_MODULES
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer()
-client = TweakwiseClient.from_env()  # reads no secret and opens no connection until the first call
+tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
+client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
 
 
 @logger.inject_lambda_context(clear_state=True)

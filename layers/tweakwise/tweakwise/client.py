@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import ReadTimeoutError
@@ -104,6 +105,7 @@ class TweakwiseClient:
         backoff_factor: float = 0.5,
         backoff_jitter: float = 0.25,
         max_retry_after: float = 30.0,
+        tracer: Any = None,
     ):
         if not base_url.startswith(("https://", "http://")):
             raise ConfigurationError(f"{API_URL_ENV} must be an http(s) URL, got {base_url!r}")
@@ -112,6 +114,7 @@ class TweakwiseClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.deadline = Deadline()
+        self.tracer = tracer  # Powertools Tracer: one subsegment per call, showing only the safe path
         retry = DeadlineRetry(
             total=max_retries,
             connect=max_retries,
@@ -134,7 +137,7 @@ class TweakwiseClient:
         self.session = build_session(retry)
 
     @classmethod
-    def from_env(cls) -> TweakwiseClient:
+    def from_env(cls, tracer: Any = None) -> TweakwiseClient:
         """Build from environment variables. Reads no secret and makes no call."""
         return cls(
             SecretCredentials.from_env(),
@@ -142,6 +145,7 @@ class TweakwiseClient:
             connect_timeout=_env_number(CONNECT_TIMEOUT_ENV, 5.0),
             read_timeout=_env_number(READ_TIMEOUT_ENV, 20.0),
             max_retries=int(_env_number(MAX_RETRIES_ENV, 3)),
+            tracer=tracer,
         )
 
     def set_deadline(self, context: Any) -> None:
@@ -177,7 +181,7 @@ class TweakwiseClient:
             )
             creds = self.credentials.get(force=True)
             response = self._send(method, path, shown, creds, body=body, query=query)
-        return self._result(method, shown, response, creds)
+        return self._result(method, shown, response)
 
     def _timeout(self, method: str, shown: str) -> tuple[float, float]:
         remaining = self.deadline.remaining()
@@ -187,7 +191,22 @@ class TweakwiseClient:
             raise RequestTimeoutError(method, shown, None, "no time left before the function's deadline")
         return (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
 
+    def _subsegment(self, method: str, shown: str) -> Any:
+        if self.tracer is None or self.tracer.disabled:
+            return contextlib.nullcontext(None)
+        return self.tracer.provider.in_subsegment(name=urlsplit(self.base_url).netloc, namespace="remote")
+
     def _send(self, method, path, shown, creds: Credentials, *, body, query) -> requests.Response:
+        with self._subsegment(method, shown) as subsegment:
+            if subsegment is not None:
+                subsegment.put_http_meta("method", method)
+                subsegment.put_http_meta("url", self.base_url + shown)
+            response = self._send_untraced(method, path, shown, creds, body=body, query=query)
+            if subsegment is not None:
+                subsegment.put_http_meta("status", response.status_code)
+            return response
+
+    def _send_untraced(self, method, path, shown, creds: Credentials, *, body, query) -> requests.Response:
         started = time.perf_counter()
         try:
             response = self.session.request(
@@ -217,7 +236,7 @@ class TweakwiseClient:
         )
         return response
 
-    def _result(self, method: str, shown: str, response: requests.Response, creds: Credentials) -> Any:
+    def _result(self, method: str, shown: str, response: requests.Response) -> Any:
         status = response.status_code
         if 200 <= status < 300:
             if not response.content:
@@ -226,11 +245,7 @@ class TweakwiseClient:
                 return response.json()
             except ValueError:
                 return response.text
-        error = self._error(method, shown, response)
-        # Belt and braces: Tweakwise's own text must never carry the token into a log line.
-        if creds.access_token in str(error):
-            error.args = (str(error).replace(creds.access_token, "***"),)
-        raise error
+        raise self._error(method, shown, response)
 
     @staticmethod
     def _error(method: str, shown: str, response: requests.Response) -> ApiError:

@@ -7,13 +7,13 @@ which is how a rotated access token is picked up without a redeploy.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Generic, Self, TypeVar
 
+from . import secrecy
 from .errors import CredentialsError
 
 T = TypeVar("T")
@@ -24,11 +24,6 @@ DEFAULT_MAX_AGE = 300
 
 # A header value: visible ASCII, inner spaces allowed, no CR/LF, no leading or trailing white space.
 _HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
-
-# At DEBUG, botocore logs GetSecretValue answers (the token) and urllib3 logs request paths (task GUIDs).
-# Keep those loggers at INFO whatever level a function or Lambda's log settings choose.
-for _name in ("botocore.parsers", "botocore.endpoint", "botocore.httpchecksum", "urllib3.connectionpool"):
-    logging.getLogger(_name).setLevel(logging.INFO)
 
 _NOT_FOUND_CODES = {"ResourceNotFoundException"}
 _DENIED_CODES = {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException"}
@@ -68,6 +63,10 @@ def parse_secret(secret_id: str, value: Any) -> Credentials:
                 secret_id=secret_id,
             )
     extra = {k: v for k, v in value.items() if k not in ("instance_key", "access_token")}
+    tasks = extra.get("tasks")
+    secrecy.remember(
+        value["instance_key"], value["access_token"], *(tasks.values() if isinstance(tasks, dict) else ())
+    )
     return Credentials(value["instance_key"], value["access_token"], extra)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .secrecy import scrub
+
 
 class TweakwiseError(Exception):
     """Base of every error this package raises."""
@@ -20,7 +22,8 @@ class ConfigurationError(TweakwiseError):
 
 
 class ApiError(TweakwiseError):
-    """A request to the Tweakwise API failed. `path` never holds the instance key or a task GUID."""
+    """A request to the Tweakwise API failed. `path` never holds the instance key or a task GUID, and
+    `detail` (often Tweakwise's own text, which may echo the request) is scrubbed of every secret value."""
 
     hint = ""
 
@@ -28,7 +31,7 @@ class ApiError(TweakwiseError):
         self.method = method
         self.path = path
         self.status = status
-        self.detail = detail
+        self.detail = detail = scrub(detail)
         where = f"{method} {path}" + (f" answered {status}" if status is not None else "")
         text = f"Tweakwise {where}"
         if detail:
@@ -53,8 +56,8 @@ class ValidationError(ApiError):
     """Tweakwise rejected the request body (400). `errors` holds Tweakwise's own error strings."""
 
     def __init__(self, method: str, path: str, status: int, message: str, errors: list[str]):
-        self.message = message
-        self.errors = errors
+        self.message = message = scrub(message)
+        self.errors = errors = [scrub(e) for e in errors]
         detail = "; ".join([m for m in [message, *errors] if m]) or "bad request"
         super().__init__(method, path, status, detail)
 

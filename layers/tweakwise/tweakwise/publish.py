@@ -98,7 +98,7 @@ class Publisher:
                 self.client.credentials.get(), PUBLISH_TASK, self.client.credentials.secret_id
             )
             found = tasks.parse_task_status(self.client.task_status(guid))
-            logger.info("The last publish is %s (raw status %s)", found.state, found.raw)
+            logger.info("The last publish is %s (status answer %s)", found.state, found.shown())
             age = now - current["startedAt"]
             # An unreadable status right after a start (not triggered yet, or Tweakwise still catching up)
             # is taken as running for a while: finishing it early could start a second publish.
@@ -107,7 +107,7 @@ class Publisher:
                 return {"published": False, "reason": "a publish is still running"}
             self.state.finish(current["startedAt"])
             if found.state == tasks.FAILED:
-                logger.error("The last Tweakwise publish failed (raw status %s)", found.raw)
+                logger.error("The last Tweakwise publish failed (status answer %s)", found.shown())
             current["running"] = False
             outcome_of_last = found.state
         else:

@@ -7,12 +7,14 @@ no message, log line or metric shows one.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from . import secrecy
 from .client import TweakwiseClient
 from .errors import ConfigurationError
 
@@ -90,6 +92,10 @@ class TaskStatus:
     state: str  # running, finished, failed or unknown
     raw: Any
 
+    def shown(self) -> str:
+        """The raw answer for a log line: scrubbed of secret values (it may echo the GUID), and short."""
+        return secrecy.scrub(json.dumps(self.raw, default=str))[:300]
+
 
 def parse_task_status(payload: Any) -> TaskStatus:
     """Read Tweakwise's undocumented task status tolerantly: a word, or an object with a status-like field
@@ -145,7 +151,7 @@ def status(
     """The task's state, and whether following it has taken longer than `timeout_seconds`."""
     guid = task_guid(client.credentials.get(), name, client.credentials.secret_id)
     found = parse_task_status(client.task_status(guid))
-    logger.info("Tweakwise task %r is %s (raw status %s)", name, found.state, found.raw)
+    logger.info("Tweakwise task %r is %s (status answer %s)", name, found.state, found.shown())
     timed_out = False
     if started_at and timeout_seconds is not None:
         start = datetime.fromisoformat(started_at.replace("Z", "+00:00"))

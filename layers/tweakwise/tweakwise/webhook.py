@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import secrecy
 from .credentials import JsonSecret
 from .errors import CredentialsError
 
@@ -60,6 +61,7 @@ class SigningSecrets(JsonSecret[tuple[bytes, ...]]):
                     secret_id=self.secret_id,
                 )
             keys.append(key.encode())
+        secrecy.remember(*(k.decode() for k in keys))
         return tuple(keys)
 
 
