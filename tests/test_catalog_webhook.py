@@ -307,3 +307,160 @@ def test_signature_helper_matches_the_documented_recipe():
     body = b'{"events": []}'
     expected = hmac.new(SIGNING_SECRET.encode(), b"1700000000." + body, hashlib.sha256).hexdigest()
     assert sign(SIGNING_SECRET, 1700000000, body) == f"sha256={expected}"
+
+
+# -- every input gets a 2xx or a 4xx naming what is wrong ------------------------------------------------
+
+
+def _category(**category):
+    return {"id": "c1", "type": "category.upsert", "category": {"id": 1, "name": "C", **category}}
+
+
+@pytest.mark.parametrize(
+    ("event", "path", "error"),
+    [
+        (_upsert(price=10**308), "events[0].item.price", "between 0 and"),
+        (_upsert(price=-(10**400)), "events[0].item.price", "between 0 and"),
+        (_upsert(price=10**12 + 1), "events[0].item.price", "between 0 and"),
+        (_upsert(price=1e12 + 1), "events[0].item.price", "less than or equal"),
+        (_upsert(stock=2**31), "events[0].item.stock", "less than or equal"),
+        (_upsert(stock=-(2**31) - 1), "events[0].item.stock", "greater than or equal"),
+        (_upsert(categories=[2**31]), "events[0].item.categories[0]", "less than or equal"),
+        (_category(id=2**31), "events[0].category.id", "less than or equal"),
+        (_category(rank=2**31), "events[0].category.rank", "less than or equal"),
+        (_category(rank=-(2**31) - 1), "events[0].category.rank", "greater than or equal"),
+        (_category(parents=[2**31]), "events[0].category.parents[0]", "less than or equal"),
+        (_upsert(name="a\x00b"), "events[0].item.name", "U+0000"),
+        (_upsert(item_id="a\nb"), "events[0].item.id", "U+000A"),
+        (_upsert(brand="\x7f"), "events[0].item.brand", "U+007F"),
+        (_upsert(url="\x85"), "events[0].item.url", "U+0085"),
+        (_upsert(attributes={"k": "\ufffe"}), "events[0].item.attributes.k", "U+FFFE"),
+        (_upsert(attributes={"k": ["ok", "\uffff"]}), "events[0].item.attributes.k[1]", "U+FFFF"),
+        (_upsert(attributes={"k": "\x08"}), "events[0].item.attributes.k", "U+0008"),
+        (_category(id="k\x01"), "events[0].category.id", "U+0001"),
+        ({**_upsert(), "id": "e\x1f"}, "events[0].id", "U+001F"),
+        ({"id": "d", "type": "item.delete", "itemId": "."}, "events[0].itemId", "URL path"),
+        ({"id": "d", "type": "item.delete", "itemId": ".."}, "events[0].itemId", "URL path"),
+        ({"id": "d", "type": "category.delete", "categoryId": ".."}, "events[0].categoryId", "URL path"),
+        ({**_upsert(), "occurredAt": 1700000000}, "events[0].occurredAt", "RFC 3339"),
+        ({**_upsert(), "occurredAt": "1700000000"}, "events[0].occurredAt", "RFC 3339"),
+        ({**_upsert(), "occurredAt": "2026-01-01T00:00:00"}, "events[0].occurredAt", "RFC 3339"),
+        ({**_upsert(), "occurredAt": "2999-01-01T00:00:00Z"}, "events[0].occurredAt", "300 s in the future"),
+    ],
+)
+def test_out_of_range_numbers_control_characters_dot_ids_and_bad_dates_are_400(
+    webhook, catalog_aws, event, path, error
+):
+    answer = webhook({"events": [event]})
+    assert answer["statusCode"] == 400, answer["json"]
+    found = {e["path"]: e["error"] for e in answer["json"]["errors"]}
+    assert error in found[path]
+    assert answer["json"]["errorCount"] == len(found) <= 2  # a union may also say which branch failed
+    assert _queued(catalog_aws) == []
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _upsert(price=10**12, stock=2**31 - 1, name="non\u00a0breaking", attributes={"k": "a\tb\nc\rd"}),
+        _upsert(item_id="a/..", categories=[0, 2**31 - 1]),
+        _upsert(item_id="%2e%2e", brand="", url=""),
+        _upsert(item_id="..."),
+        _category(rank=-(2**31), parents=[2**31 - 1, "key"]),
+        {**_upsert(), "occurredAt": "2026-01-01T00:00:00.123456789+02:00"},
+    ],
+)
+def test_values_at_the_limits_are_accepted(webhook, catalog_aws, event):
+    answer = webhook({"events": [event]})
+    assert answer["statusCode"] == 202, answer["json"]
+
+
+def test_occurred_at_may_run_ahead_by_the_signature_window_only():
+    from datetime import UTC, datetime, timedelta
+
+    from pydantic import ValidationError
+
+    from tweakwise.events import EVENT_ADAPTER, MAX_FUTURE_SECONDS
+    from tweakwise.webhook import TOLERANCE_SECONDS
+
+    assert MAX_FUTURE_SECONDS == TOLERANCE_SECONDS
+    now = datetime.now(UTC)
+    delete = {"id": "d", "type": "item.delete", "itemId": "a"}
+    ahead = (now + timedelta(seconds=MAX_FUTURE_SECONDS - 5)).isoformat()
+    assert EVENT_ADAPTER.validate_python({**delete, "occurredAt": ahead}).occurredAt > now
+    with pytest.raises(ValidationError):
+        late = (now + timedelta(seconds=MAX_FUTURE_SECONDS + 5)).isoformat()
+        EVENT_ADAPTER.validate_python({**delete, "occurredAt": late})
+
+
+def test_the_400_answer_lists_at_most_100_errors_and_counts_them_all(webhook, catalog_aws):
+    events = [_upsert(str(i), price=-1, stock=-(2**40)) for i in range(100)]
+    answer = webhook({"events": events})
+    assert answer["statusCode"] == 400
+    assert len(answer["json"]["errors"]) == 100
+    assert answer["json"]["errorCount"] == 200
+    assert answer["json"]["errors"][0]["path"] == "events[0].item.price"
+
+
+def test_a_300_kb_body_of_errors_gets_a_small_answer(webhook, catalog_aws):
+    many = {f"k{i}": ["\x00"] * 30 for i in range(1000)}
+    raw = json.dumps({"events": [_upsert(attributes=many)]}).encode()
+    assert len(raw) > 300_000
+    answer = webhook(raw)
+    assert answer["statusCode"] == 400
+    assert answer["json"]["errorCount"] >= 900
+    assert len(answer["body"]) < 50_000
+
+
+def test_an_event_too_large_for_one_sqs_message_is_400(webhook, catalog_aws):
+    from tweakwise.webhook import MAX_MESSAGE_BYTES
+
+    big = {f"attribute-{i}": "v" * 400 for i in range(MAX_MESSAGE_BYTES // 400 + 1)}
+    answer = webhook({"events": [_upsert("small"), _upsert("big", item_id="B", attributes=big)]})
+    assert answer["statusCode"] == 400
+    assert answer["json"]["errors"] == [
+        {"path": "events[1]", "error": f"the event is over {MAX_MESSAGE_BYTES} bytes once queued"}
+    ]
+    assert _queued(catalog_aws) == []
+
+
+def test_large_events_are_sent_in_batches_sqs_accepts(webhook, catalog_aws):
+    from tweakwise.webhook import MAX_MESSAGE_BYTES, batches, queue_entries
+
+    attributes = {f"a{i}": "v" * 400 for i in range(150)}  # about 62 KB per event
+    events = [_upsert(str(i), f"SKU-{i}", attributes=attributes) for i in range(12)]
+    answer = webhook({"events": events})
+    assert answer["statusCode"] == 202
+    assert [json.loads(m["Body"])["id"] for m in _queued(catalog_aws)] == [str(i) for i in range(12)]
+    from tweakwise.events import WebhookBody
+
+    chunks = batches(queue_entries(WebhookBody.model_validate({"events": events}).events))
+    assert [len(c) for c in chunks] == [4, 4, 4]
+    for chunk in chunks:
+        assert sum(len(e["MessageBody"]) for e in chunk) <= MAX_MESSAGE_BYTES
+
+
+@pytest.mark.parametrize("body", ["e30=!", "e30", "ZXZlbnRz\n", "é"])
+def test_base64_is_decoded_strictly(webhook, catalog_aws, body):
+    event = api_event(b"{}", signed_headers(b"{}"), base64_encoded=True)
+    event["body"] = body
+    answer = webhook.module.lambda_handler(event, FakeContext())
+    assert answer["statusCode"] == 400
+    assert "base64" in json.loads(answer["body"])["message"]
+
+
+def test_a_partial_sqs_batch_failure_is_503_and_names_no_event_accepted(webhook, catalog_aws, monkeypatch):
+    sent = []
+
+    def send_message_batch(QueueUrl, Entries):
+        sent.append([e["Id"] for e in Entries])
+        return {
+            "Successful": [{"Id": e["Id"]} for e in Entries[1:]],
+            "Failed": [{"Id": Entries[0]["Id"], "Code": "InternalError", "SenderFault": False}],
+        }
+
+    monkeypatch.setattr(webhook.module.sqs, "send_message_batch", send_message_batch)
+    answer = webhook({"events": [_upsert(str(i), f"S{i}") for i in range(3)]})
+    assert answer["statusCode"] == 503
+    assert "retry" in answer["json"]["message"]
+    assert sent == [["0", "1", "2"]]

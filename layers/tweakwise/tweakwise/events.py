@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -19,13 +23,90 @@ from pydantic import (
 )
 
 MAX_EVENTS = 100
+# How far into the future an occurredAt may be (clock skew): the webhook's signature window. A later
+# date would make every newer change of its entity look stale for the guard's lifetime.
+MAX_FUTURE_SECONDS = 300
+INT32_MAX = 2**31 - 1
+MAX_PRICE = 10**12  # Tweakwise stores prices as decimals; this keeps every price exact and finite
 
-Text = Annotated[str, StringConstraints(strict=True)]
-ItemId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100)]
-CategoryKey = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=50)]
-CategoryId = Annotated[StrictInt, Field(ge=0)]
+# Characters SQS accepts in a message (and so in an event): tab, LF, CR and U+0020 on, less the
+# surrogates and U+FFFE/U+FFFF. Free text may hold any of them.
+_SQS_REFUSED = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+# Ids, keys and names are single-line: no control character at all (C0, DEL, C1).
+_CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
+# "." and ".." are dot segments: an HTTP client collapses them, so /item/.. would address another path.
+_DOT_SEGMENT = re.compile(r"\.{1,2}")
+
+
+def _text(value: str) -> str:
+    found = _SQS_REFUSED.search(value)
+    if found:
+        raise ValueError(f"must not contain the character U+{ord(found.group()):04X}")
+    return value
+
+
+def _line(value: str) -> str:
+    found = _CONTROL.search(value) or _SQS_REFUSED.search(value)
+    if found:
+        raise ValueError(f"must not contain the control character U+{ord(found.group()):04X}")
+    return value
+
+
+def _addressable(value: str) -> str:
+    if _DOT_SEGMENT.fullmatch(value):
+        raise ValueError(f"must not be {value!r}: it cannot be addressed in a URL path")
+    return value
+
+
+def _str(max_length: int, min_length: int = 0) -> Any:
+    return StringConstraints(strict=True, min_length=min_length, max_length=max_length)
+
+
+def Text(max_length: int, min_length: int = 0) -> Any:
+    """Free text: any character SQS can carry."""
+    return Annotated[str, _str(max_length, min_length), AfterValidator(_text)]
+
+
+def Line(max_length: int, min_length: int = 1) -> Any:
+    """A name or id: one line, no control characters."""
+    return Annotated[str, _str(max_length, min_length), AfterValidator(_line)]
+
+
+ItemId = Annotated[Line(100), AfterValidator(_addressable)]
+CategoryKey = Annotated[Line(50), AfterValidator(_addressable)]
+CategoryId = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 CategoryRef = CategoryId | CategoryKey  # numeric Tweakwise id, or the shop's own key
-AttributeValue = Annotated[str, StringConstraints(strict=True, max_length=400)]
+AttributeValue = Text(400)
+Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
+
+
+def _bounded_int(value: Any) -> Any:
+    # Checked before pydantic's finiteness check, which turns a 309-digit integer into an OverflowError.
+    if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_PRICE:
+        raise ValueError(f"must be between 0 and {MAX_PRICE}")
+    return value
+
+
+Price = Annotated[
+    StrictInt | StrictFloat, BeforeValidator(_bounded_int), Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)
+]
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time string with a time zone, e.g. 2026-11-28T10:00:00Z")
+    return value
+
+
+def _not_future(value: datetime) -> datetime:
+    if value > datetime.now(UTC) + timedelta(seconds=MAX_FUTURE_SECONDS):
+        raise ValueError(f"must not be more than {MAX_FUTURE_SECONDS} s in the future")
+    return value
+
+
+OccurredAt = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_not_future)]
 
 
 class _Model(BaseModel):
@@ -35,34 +116,28 @@ class _Model(BaseModel):
 
 class Item(_Model):
     id: ItemId
-    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
-    price: Annotated[StrictFloat | StrictInt, Field(ge=0, allow_inf_nan=False)]
-    stock: Annotated[StrictInt, Field(ge=-(2**31), le=2**31 - 1)]
-    brand: Annotated[str, StringConstraints(strict=True, max_length=250)] | None = None
-    groupCode: Annotated[str, StringConstraints(strict=True, max_length=100)] | None = None
-    image: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
-    url: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
+    name: Line(500)
+    price: Price
+    stock: Int32
+    brand: Line(250, 0) | None = None
+    groupCode: Line(100, 0) | None = None
+    image: Line(500, 0) | None = None
+    url: Line(500, 0) | None = None
     categories: list[CategoryRef] | None = None
-    attributes: (
-        dict[
-            Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)],
-            AttributeValue | list[AttributeValue],
-        ]
-        | None
-    ) = None
+    attributes: dict[Line(500), AttributeValue | list[AttributeValue]] | None = None
 
 
 class Category(_Model):
     id: CategoryRef
-    name: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500)]
-    rank: StrictInt | None = None
+    name: Line(500)
+    rank: Int32 | None = None
     parents: list[CategoryRef] | None = None
-    url: Annotated[str, StringConstraints(strict=True, max_length=500)] | None = None
+    url: Line(500, 0) | None = None
 
 
 class _Event(_Model):
-    id: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
-    occurredAt: AwareDatetime | None = None
+    id: Line(128)
+    occurredAt: OccurredAt | None = None
 
     def entity(self) -> tuple[str, str]:
         """(kind, reference) of the item or category this event changes: its ordering key."""

@@ -29,6 +29,10 @@ TIMESTAMP_HEADER = "x-signature-timestamp"
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1024 * 1024
 SQS_BATCH = 10
+# SQS's limit for one message and for one SendMessageBatch call, whichever region and quota.
+MAX_MESSAGE_BYTES = 256 * 1024
+# A 400 lists at most this many errors (and counts them all): the answer stays far below Lambda's 6 MB.
+MAX_ERRORS = 100
 # A signature that matches no cached key may mean the secret was rotated: re-read it, at most this often.
 REFRESH_INTERVAL = 60.0
 
@@ -82,7 +86,7 @@ def raw_body(event: dict[str, Any]) -> bytes:
     """The body exactly as the sender sent it (API Gateway base64-encodes binary bodies)."""
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        return base64.b64decode(body)
+        return base64.b64decode(body, validate=True)
     return body.encode("utf-8", "surrogatepass")
 
 
@@ -157,13 +161,41 @@ class QueueError(Exception):
     pass
 
 
-def enqueue(sqs: Any, queue_url: str, events: Sequence[Any]) -> None:
-    """Send every event, in order, in batches of ten. Raises QueueError if any is not accepted."""
+def _size(entry: dict[str, Any]) -> int:
+    attributes = entry["MessageAttributes"]
+    return len(entry["MessageBody"].encode()) + sum(
+        len(name) + len(value["DataType"]) + len(value["StringValue"].encode())
+        for name, value in attributes.items()
+    )
+
+
+def oversized(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """The events SQS could never take, as [{path, error}]."""
+    return [
+        {"path": f"events[{index}]", "error": f"the event is over {MAX_MESSAGE_BYTES} bytes once queued"}
+        for index, entry in enumerate(entries)
+        if _size(entry) > MAX_MESSAGE_BYTES
+    ]
+
+
+def batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Entries in order, in SendMessageBatch calls of at most ten entries and MAX_MESSAGE_BYTES."""
+    chunks: list[list[dict[str, Any]]] = []
+    size = 0
+    for entry in entries:
+        if not chunks or len(chunks[-1]) == SQS_BATCH or size + _size(entry) > MAX_MESSAGE_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(entry)
+        size += _size(entry)
+    return chunks
+
+
+def enqueue(sqs: Any, queue_url: str, entries: Sequence[dict[str, Any]]) -> None:
+    """Send every entry, in order. Raises QueueError if any is not accepted."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    entries = queue_entries(events)
-    for start in range(0, len(entries), SQS_BATCH):
-        chunk = entries[start : start + SQS_BATCH]
+    for chunk in batches(entries):
         try:
             answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=chunk)
         except (BotoCoreError, ClientError) as exc:
@@ -176,7 +208,8 @@ def enqueue(sqs: Any, queue_url: str, events: Sequence[Any]) -> None:
 def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> Answer:
     body: dict[str, Any] = {"message": message}
     if errors is not None:
-        body["errors"] = errors
+        body["errors"] = errors[:MAX_ERRORS]
+        body["errorCount"] = len(errors)
     return Answer(status, body)
 
 
@@ -209,8 +242,12 @@ def handle_webhook(event: dict[str, Any], verifier: Verifier, sqs: Any, queue_ur
         parsed = WebhookBody.model_validate(payload)
     except ValidationError as exc:
         return _error(400, "The body does not match the catalog webhook schema", error_list(exc))
+    entries = queue_entries(parsed.events)
+    too_large = oversized(entries)
+    if too_large:
+        return _error(400, "The body does not match the catalog webhook schema", too_large)
     try:
-        enqueue(sqs, queue_url, parsed.events)
+        enqueue(sqs, queue_url, entries)
     except QueueError as exc:
         logger.error("Webhook could not queue %d events: %s", len(parsed.events), exc)
         return _error(503, "The events could not be queued; retry the same request (it is deduplicated)")
