@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -272,3 +273,81 @@ def test_one_entity_is_applied_in_order(worker, sandbox):
     assert worker.lambda_handler(events, FakeContext()) == {"batchItemFailures": []}
     stocks = [body["Stock"] for method, path, body in sandbox.requests if method in ("PATCH", "POST")]
     assert stocks == [0, *range(10)]  # PATCH 0 answered 404, so POST 0, then PATCH 1..9
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        ("not json", "invalid JSON"),
+        ('{"id": "x", "type": "item.rename"}', "item.rename"),
+        ('{"id": "x", "type": "item.delete", "itemId": ".."}', "itemId"),
+    ],
+)
+def test_a_poison_message_is_parked_at_once_and_its_group_goes_on(
+    worker, catalog_aws, sandbox, capsys, body, why
+):
+    good = _records(_upsert("e-1", "A"), _upsert("e-2", "A", name="Later"))
+    group = good["Records"][0]["attributes"]["MessageGroupId"]
+    poison = {**good["Records"][0], "messageId": "m-poison", "body": body}
+    event = {"Records": [poison, *good["Records"]]}
+    response = worker.lambda_handler(event, FakeContext())
+    assert response == {"batchItemFailures": []}
+    assert sandbox.items["A"]["Name"] == "Later"  # the valid records of its group were applied, in order
+    [parked] = drain(catalog_aws["sqs"], catalog_aws["dlq"])
+    assert parked["Body"] == body
+    assert parked["Attributes"]["MessageGroupId"] == group
+    attributes = parked["MessageAttributes"]
+    assert attributes["EventType"]["StringValue"] == "unreadable"
+    assert attributes["SourceMessageId"]["StringValue"] == "m-poison"
+    assert "not a valid catalog event" in attributes["ErrorReason"]["StringValue"]
+    blob = _emf(capsys.readouterr().out)
+    assert blob["EventsRejected"] == [1.0] and blob["EventsApplied"] == [2.0]
+
+
+def test_a_failed_publish_marker_does_not_fail_applied_records(worker, sandbox, monkeypatch, capsys, caplog):
+    from botocore.exceptions import ClientError
+
+    calls = []
+
+    def throttled(**_request):
+        calls.append(1)
+        raise ClientError(
+            {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+            "UpdateItem",
+        )
+
+    monkeypatch.setattr(worker.publish_state.dynamodb, "update_item", throttled)
+    monkeypatch.setattr(
+        worker.publish_state, "mark_changed", functools.partial(worker.publish_state.mark_changed, pause=0)
+    )
+    response = worker.lambda_handler(_records(_upsert("e-1", "A")), FakeContext())
+    assert response == {"batchItemFailures": []}
+    assert "A" in sandbox.items
+    assert len(calls) >= 3  # the stale-guard claim's write and three marker attempts
+    out = capsys.readouterr().out
+    blob = _emf(out)
+    assert blob["PublishMarkFailures"] == [1.0] and blob["EventsApplied"] == [1.0]
+    assert "ProvisionedThroughputExceededException" in caplog.text
+
+
+def test_a_marker_write_that_fails_once_is_retried(catalog_aws):
+    import boto3
+
+    from conftest import REGION
+    from tweakwise.publish import PublishState
+
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    state = PublishState(dynamodb, catalog_aws["table"])
+    real = dynamodb.update_item
+    failures = iter([True])
+
+    def flaky(**request):
+        if next(failures, False):
+            raise dynamodb.exceptions.ProvisionedThroughputExceededException(
+                {"Error": {"Code": "ProvisionedThroughputExceededException"}}, "UpdateItem"
+            )
+        return real(**request)
+
+    dynamodb.update_item = flaky
+    assert state.mark_changed(now=100.0, pause=0) is True
+    assert state.read()["changedAt"] == 100.0

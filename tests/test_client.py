@@ -370,3 +370,92 @@ def test_from_env_reads_settings_and_validates_them(monkeypatch):
     monkeypatch.setenv("TWEAKWISE_API_URL", "ftp://x")
     with pytest.raises(errors.ConfigurationError, match="TWEAKWISE_API_URL"):
         TweakwiseClient.from_env()
+
+
+def test_a_create_answered_429_is_sent_again(tweakwise, make_client):
+    seq = Sequence(_json({"Message": "slow down"}, status=429, headers={"Retry-After": "0"}), _json({}))
+    tweakwise.expect_request("/item", method="POST").respond_with_handler(seq)
+    make_client().create_item({"ArticleNumber": "A"})
+    assert len(seq.requests) == 2
+
+
+def test_a_create_answered_429_every_time_ends_as_rate_limited(tweakwise, make_client):
+    seq = Sequence(_json({}, status=429, headers={"Retry-After": "0"}))
+    tweakwise.expect_request("/category", method="POST").respond_with_handler(seq)
+    with pytest.raises(errors.RateLimitedError, match="POST /category answered 429"):
+        make_client(max_retries=2).create_category({"CategoryId": 1})
+    assert len(seq.requests) == 3
+
+
+def test_a_create_whose_connection_was_refused_is_sent_once_the_server_is_up(secrets):
+    import socket
+
+    from tweakwise.credentials import SecretCredentials
+
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # the port is free: connecting is refused until the server below binds it
+
+    def serve_later():
+        time.sleep(0.3)
+        server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        server.timeout = 3
+        server.handle_request()
+        server.server_close()
+
+    thread = threading.Thread(target=serve_later)
+    thread.start()
+    client = TweakwiseClient(
+        SecretCredentials(SECRET_ID), f"http://127.0.0.1:{port}", max_retries=5, backoff_factor=0.2
+    )
+    client.create_item({"ArticleNumber": "A"})
+    thread.join()
+    assert [json.loads(r) for r in received] == [{"ArticleNumber": "A"}]
+
+
+@pytest.mark.parametrize("item_id", [".", "..", ""])
+def test_dot_segments_are_refused_before_anything_is_sent(tweakwise, make_client, item_id):
+    with pytest.raises(errors.PathParameterError, match="cannot be sent as a path segment"):
+        make_client().delete_item(item_id)
+    assert tweakwise.log == []
+
+
+@pytest.mark.parametrize(
+    ("item_id", "sent"),
+    [("a/..", "/item/a%2F.."), ("%2e%2e", "/item/%252e%252e"), ("%2F", "/item/%252F"), ("...", "/item/...")],
+)
+def test_ids_that_look_like_paths_stay_one_segment(sandbox, tasks_secret, item_id, sent):
+    client = TweakwiseClient.from_env()
+    assert client.upsert_item(item_id, {"Name": "N", "Price": 1.0, "Stock": 1}) == "created"
+    assert set(sandbox.items) == {item_id}
+    client.delete_item(item_id)
+    assert sandbox.items == {}
+    assert render_path("/item/{item_id}", item_id=item_id)[0] == sent
+
+
+def test_every_field_of_an_error_is_scrubbed(tweakwise, make_client):
+    from conftest import IMPORT_GUID
+
+    echo = f"key {INSTANCE_KEY} token {ACCESS_TOKEN} task {IMPORT_GUID}"
+    tweakwise.expect_request("/item", method="POST").respond_with_json(
+        {"Message": echo, "Errors": [{"Error": echo}, echo]}, status=400
+    )
+    with pytest.raises(errors.ValidationError) as caught:
+        make_client().create_item({})
+    error = caught.value
+    for text in (str(error), error.detail, error.message, *error.errors, *map(str, error.args)):
+        assert INSTANCE_KEY not in text and ACCESS_TOKEN not in text and IMPORT_GUID not in text
+        assert "***" in text

@@ -43,9 +43,9 @@ def lambda_handler(event: dict, context) -> dict:
     response = process_partial_response(
         event=event, record_handler=sync.apply_record, processor=processor, context=context
     )
-    if sync.counts[APPLIED]:
-        publish_state.mark_changed()  # the publisher starts a Tweakwise publish on its next run
+    marked = publish_state.mark_changed() if sync.counts[APPLIED] else True  # for publish after sync
     metrics.add_dimension(name="Instance", value=os.environ.get(INSTANCE_NAME_ENV, "default"))
+    metrics.add_metric(name="PublishMarkFailures", unit=MetricUnit.Count, value=int(not marked))
     for outcome, name in METRIC_NAMES.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=sync.counts[outcome])
     metrics.add_metric(name="EventsRetried", unit=MetricUnit.Count, value=len(response["batchItemFailures"]))

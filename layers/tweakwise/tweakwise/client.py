@@ -19,6 +19,7 @@ from .errors import (
     ConfigurationError,
     ConnectionFailedError,
     NotFoundError,
+    PathParameterError,
     RateLimitedError,
     RequestTimeoutError,
     ServerError,
@@ -54,7 +55,13 @@ def _env_number(name: str, default: float) -> float:
 
 
 def render_path(template: str, **params: Any) -> tuple[str, str]:
-    """Fill a path template with URL-encoded values; return (path, path safe to log)."""
+    """Fill a path template with URL-encoded values; return (path, path safe to log).
+
+    Every value becomes exactly one segment ("/" is encoded). "." and ".." cannot: HTTP clients and
+    servers collapse them into another path (/item/.. is /), so they are refused."""
+    for name, value in params.items():
+        if str(value) in (".", "..", ""):
+            raise PathParameterError(f"{name} {str(value)!r} cannot be sent as a path segment of {template}")
     path = template.format(**{k: quote(str(v), safe="") for k, v in params.items()})
     shown = template.format(
         **{

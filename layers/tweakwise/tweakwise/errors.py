@@ -21,6 +21,10 @@ class ConfigurationError(TweakwiseError):
     """An environment variable or setting of this bundle is missing or invalid."""
 
 
+class PathParameterError(TweakwiseError, ValueError):
+    """A value that cannot address a resource in a URL path ("", "." or ".."); nothing was sent."""
+
+
 class ApiError(TweakwiseError):
     """A request to the Tweakwise API failed. `path` never holds the instance key or a task GUID, and
     `detail` (often Tweakwise's own text, which may echo the request) is scrubbed of every secret value."""

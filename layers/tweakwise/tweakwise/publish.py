@@ -28,17 +28,37 @@ class PublishState:
         self.dynamodb = dynamodb
         self.table = table
 
-    def mark_changed(self, now: float | None = None) -> None:
-        """Called by the worker after it applied changes; one write per batch."""
+    def mark_changed(self, now: float | None = None, attempts: int = 3, pause: float = 0.2) -> bool:
+        """Called by the worker after it applied changes; one write per batch. The changes are applied
+        whatever happens here: after `attempts` failed writes it logs and returns False (the worker counts
+        it), and the next applied change marks the instance changed again."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         now = time.time() if now is None else now
-        conditional_update(  # False: a later change is recorded already
-            self.dynamodb,
-            TableName=self.table,
-            Key=KEY,
-            UpdateExpression="SET changedAt = :now",
-            ConditionExpression="attribute_not_exists(changedAt) OR changedAt < :now",
-            ExpressionAttributeValues={":now": {"N": repr(now)}},
+        for attempt in range(attempts):
+            try:
+                conditional_update(  # False: a later change is recorded already
+                    self.dynamodb,
+                    TableName=self.table,
+                    Key=KEY,
+                    UpdateExpression="SET changedAt = :now",
+                    ConditionExpression="attribute_not_exists(changedAt) OR changedAt < :now",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                failure = exc
+                if attempt + 1 < attempts:
+                    time.sleep(pause * 2**attempt)
+            else:
+                return True
+        logger.error(
+            "Could not mark table %s changed for publish after sync after %d attempts (%s); the next "
+            "applied change marks it again",
+            self.table,
+            attempts,
+            getattr(failure, "response", {}).get("Error", {}).get("Code") or type(failure).__name__,
         )
+        return False
 
     def read(self) -> dict[str, Any]:
         item = self.dynamodb.get_item(TableName=self.table, Key=KEY, ConsistentRead=True).get("Item", {})

@@ -19,17 +19,27 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+import pydantic
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
 from aws_lambda_powertools.utilities.batch.base import BatchProcessor
 
 from .client import TweakwiseClient
 from .dynamo import conditional_update
-from .errors import NotFoundError, ValidationError
-from .events import EVENT_ADAPTER, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
+from .errors import NotFoundError, PathParameterError, ValidationError
+from .events import (
+    EVENT_ADAPTER,
+    CategoryDelete,
+    CategoryUpsert,
+    Item,
+    ItemDelete,
+    ItemUpsert,
+    error_list,
+)
 
 logger = logging.getLogger("tweakwise")
 
 APPLIED, STALE, REJECTED = "applied", "stale", "rejected"
+UNREADABLE = "unreadable"  # the EventType attribute of a dead letter whose body is no valid event
 
 
 def to_item_fields(item: Item, category_ids: list[int] | None) -> dict[str, Any]:
@@ -150,16 +160,22 @@ class CatalogSync:
 
     def apply_record(self, record: Any) -> str:
         """Record handler for the batch processor: raise to have SQS deliver the record again."""
-        event = EVENT_ADAPTER.validate_json(record.body)
+        try:
+            event = EVENT_ADAPTER.validate_json(record.body)
+        except pydantic.ValidationError as exc:
+            # A poison message never becomes valid: park it now, so the rest of its group goes on.
+            reason = "; ".join(f"{e['path']}: {e['error']}" for e in error_list(exc))
+            self._dead_letter(record, UNREADABLE, "", f"not a valid catalog event: {reason}")
+            return self._count(REJECTED)
         kind, ref = event.entity()
         if event.occurredAt is not None and not self.guard.claim(f"{kind}#{ref}", event.occurredAt, event.id):
             logger.info("Skipped stale %s %s for %s %r", event.type, event.id, kind, ref)
             return self._count(STALE)
         try:
             self.apply(event)
-        except ValidationError as exc:
-            # Bad data does not get better by retrying: park it in the DLQ with Tweakwise's reason.
-            self._dead_letter(record, event, str(exc))
+        except (ValidationError, PathParameterError) as exc:
+            # Bad data does not get better by retrying: park it in the DLQ with the reason.
+            self._dead_letter(record, event.type, event.id, str(exc))
             return self._count(REJECTED)
         return self._count(APPLIED)
 
@@ -202,9 +218,13 @@ class CatalogSync:
                 self.categories.forget(category.id)
                 self.client.create_category({"Key": category.id, **fields})
 
-    def _dead_letter(self, record: Any, event: Any, reason: str) -> None:
+    def _dead_letter(self, record: Any, event_type: str, event_id: str, reason: str) -> None:
         logger.error(
-            "Tweakwise rejected %s %s, moved to the dead-letter queue: %s", event.type, event.id, reason
+            "Rejected %s %s (message %s), moved to the dead-letter queue: %s",
+            event_type,
+            event_id,
+            record.message_id,
+            reason,
         )
         attributes = record.attributes
         self.sqs.send_message(
@@ -214,7 +234,7 @@ class CatalogSync:
             MessageDeduplicationId=attributes.message_deduplication_id or record.message_id,
             MessageAttributes={
                 "ErrorReason": {"DataType": "String", "StringValue": reason[:1000]},
-                "EventType": {"DataType": "String", "StringValue": event.type},
+                "EventType": {"DataType": "String", "StringValue": event_type},
                 "SourceMessageId": {"DataType": "String", "StringValue": record.message_id},
             },
         )

@@ -13,8 +13,11 @@ from urllib3.util.retry import Retry
 from . import __version__
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-# POST is left out on purpose: a create that timed out may have been applied (see client.upsert_*).
+# POST is left out on purpose: a create that timed out or got a 5xx may have been applied. urllib3 still
+# retries it when the connection could not be made (nothing was sent), and DeadlineRetry on 429.
 RETRY_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# Statuses answered before anything was done: any request, a create included, can be sent again.
+NOT_APPLIED_STATUSES = frozenset({429})
 USER_AGENT = f"tweakwise-serverless/{__version__} (+aws-lambda) python-requests/{requests.__version__}"
 
 
@@ -49,6 +52,11 @@ class DeadlineRetry(Retry):
         new = super().new(**kw)
         new.deadline, new.attempt_seconds, new.max_wait = self.deadline, self.attempt_seconds, self.max_wait
         return new
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in NOT_APPLIED_STATUSES and status_code in (self.status_forcelist or ()):
+            return True
+        return super().is_retry(method, status_code, has_retry_after)
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         new = super().increment(method, url, response, error, _pool, _stacktrace)
