@@ -19,7 +19,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,6 +85,10 @@ clean: ## Remove build output and caches (keeps the virtualenvs)
 
 bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
 	$(VENV)/bin/python benchmarks/catalog_sync.py
+
+FAULT_ITEMS ?= 1000
+faults: $(VENV)/.ok ## 1,000 items through webhook, queue and worker against a sandbox answering 429/503
+	$(VENV)/bin/python benchmarks/fault_run.py $(FAULT_ITEMS)
 
 API_PORT ?= 3000
 SANDBOX_FAULTS ?=

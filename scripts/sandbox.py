@@ -16,6 +16,7 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -50,6 +51,7 @@ class Faults:
     server_error: float = 0.0
     latency: float = 0.0  # seconds added to every answer
     retry_after: int = 1
+    seed: int | None = None  # the same seed draws the same faults, in the order requests arrive
 
     def __str__(self) -> str:
         parts = [
@@ -58,24 +60,26 @@ class Faults:
             f"latency={self.latency:g}" if self.latency else "",
         ]
         text = ",".join(p for p in parts if p)
-        return f"{text},retry-after={self.retry_after}" if self.rate_limit else (text or "none")
+        text = f"{text},retry-after={self.retry_after}" if self.rate_limit else (text or "none")
+        return text if self.seed is None else f"{text},seed={self.seed}"
 
     @classmethod
     def parse(cls, text: str) -> Faults:
-        """From "429=0.2,5xx=0.1,latency=0.2,retry-after=2" (the SANDBOX_FAULTS variable)."""
+        """From "429=0.2,5xx=0.1,latency=0.2,retry-after=2,seed=7" (the SANDBOX_FAULTS variable)."""
         faults = cls()
         names = {
             "429": "rate_limit",
             "5xx": "server_error",
             "latency": "latency",
             "retry-after": "retry_after",
+            "seed": "seed",
         }
         for part in filter(None, (p.strip() for p in text.split(","))):
             name, _, value = part.partition("=")
             if name not in names:
                 raise ValueError(f"unknown fault {name!r}; use {', '.join(names)}")
             field = names[name]
-            setattr(faults, field, int(value) if field == "retry_after" else float(value))
+            setattr(faults, field, int(value) if field in ("retry_after", "seed") else float(value))
         return faults
 
 
@@ -145,8 +149,11 @@ class Sandbox:
         self.categories: dict[int, dict[str, Any]] = {}
         self.task_triggers: list[str] = []
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body) as received
+        self.answered: Counter[int] = Counter()  # status -> answers given
         self.latency = 0.0  # seconds to wait before every answer (benchmarks, timeouts)
         self.faults = faults or Faults()
+        self._random: random.Random | None = None
+        self._random_seed: int | None = None
         self.validator = RequestValidator() if validate else None
         self.task_polls: dict[str, int] = {}
         self.fail_tasks = False
@@ -174,12 +181,20 @@ class Sandbox:
             time.sleep(delay)
         with self.lock:
             self.requests.append((method, path, body))
-        roll = random.random()  # noqa: S311 - fault injection, not security
+        with self.lock:
+            if self._random is None or self._random_seed != self.faults.seed:
+                self._random = random.Random(self.faults.seed)  # noqa: S311 - fault injection
+                self._random_seed = self.faults.seed
+            roll = self._random.random()
         if roll < self.faults.rate_limit:
-            return 429, {"Message": "Too many requests"}, {"Retry-After": str(self.faults.retry_after)}
-        if roll < self.faults.rate_limit + self.faults.server_error:
-            return 503, {"Message": "Service unavailable (injected)"}, {}
-        return (*self._answer(method, path, headers, body), {})
+            answer = 429, {"Message": "Too many requests"}, {"Retry-After": str(self.faults.retry_after)}
+        elif roll < self.faults.rate_limit + self.faults.server_error:
+            answer = 503, {"Message": "Service unavailable (injected)"}, {}
+        else:
+            answer = (*self._answer(method, path, headers, body), {})
+        with self.lock:
+            self.answered[answer[0]] += 1
+        return answer
 
     def _answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
