@@ -464,3 +464,105 @@ def test_a_partial_sqs_batch_failure_is_503_and_names_no_event_accepted(webhook,
     assert answer["statusCode"] == 503
     assert "retry" in answer["json"]["message"]
     assert sent == [["0", "1", "2"]]
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_bad_signatures_delay_a_rotated_key_by_the_refresh_interval_at_most(
+    webhook, catalog_aws, secrets, monkeypatch
+):
+    from tweakwise import webhook as module
+    from tweakwise.credentials import DEFAULT_MAX_AGE
+
+    clock = _Clock()
+    monkeypatch.setattr(module.time, "monotonic", clock)
+    reads = []
+    verifier = webhook.module.verifier
+    real_get = verifier.secrets.get
+    monkeypatch.setattr(verifier.secrets, "get", lambda force=False: reads.append(force) or real_get(force))
+    raw = json.dumps({"events": [_upsert(event_id="warm")]}).encode()
+    assert webhook(raw)["statusCode"] == 202
+    forged = signed_headers(raw, "whsec-attacker-0000000000000000")
+    for _ in range(50):  # a stream of bad signatures: one re-read, then none within the interval
+        assert webhook(raw, forged, sign_it=False)["statusCode"] == 401
+        clock.now += 0.01
+    assert reads.count(True) == 1
+    secrets({"signing_secret": NEW_SECRET}, WEBHOOK_SECRET_ID)  # rotated right after the attacker's re-read
+    fresh = json.dumps({"events": [_upsert(event_id="new-key")]}).encode()
+    assert webhook(fresh, signed_headers(fresh, NEW_SECRET), sign_it=False)["statusCode"] == 401
+    clock.now += module.REFRESH_INTERVAL + 0.01
+    assert webhook(fresh, signed_headers(fresh, NEW_SECRET), sign_it=False)["statusCode"] == 202
+    assert reads.count(True) == 2
+    assert module.REFRESH_INTERVAL == 5.0
+    assert module.SigningSecrets.DEFAULT_MAX_AGE == 60 < DEFAULT_MAX_AGE
+
+
+def test_the_refresh_is_due_only_after_the_whole_interval(webhook, catalog_aws, monkeypatch):
+    from tweakwise import webhook as module
+
+    clock = _Clock()
+    monkeypatch.setattr(module.time, "monotonic", clock)
+    verifier = webhook.module.verifier
+    forced = []
+    real_get = verifier.secrets.get
+    monkeypatch.setattr(verifier.secrets, "get", lambda force=False: forced.append(force) or real_get(force))
+    raw = b'{"events": []}'
+    forged = signed_headers(raw, "whsec-attacker-0000000000000000")
+    webhook(raw, forged, sign_it=False)
+    clock.now += module.REFRESH_INTERVAL
+    webhook(raw, forged, sign_it=False)
+    assert forced.count(True) == 1  # exactly the interval: not yet
+    clock.now += 0.001
+    webhook(raw, forged, sign_it=False)
+    assert forced.count(True) == 2
+
+
+def test_a_removed_key_passes_for_the_cache_lifetime_only(webhook, catalog_aws, secrets, monkeypatch):
+    secrets({"signing_secret": NEW_SECRET, "previous_signing_secret": SIGNING_SECRET}, WEBHOOK_SECRET_ID)
+    raw = json.dumps({"events": [_upsert(event_id="during")]}).encode()
+    assert webhook(raw, signed_headers(raw, SIGNING_SECRET), sign_it=False)["statusCode"] == 202
+    secrets({"signing_secret": NEW_SECRET}, WEBHOOK_SECRET_ID)  # the old key is revoked
+    verifier = webhook.module.verifier
+    assert verifier.secrets.max_age == 60
+    provider = verifier.secrets.provider
+    # Past the cache lifetime the secret is read again, and the revoked key no longer passes.
+    monkeypatch.setattr(provider, "has_not_expired_in_cache", lambda key: False)
+    raw = json.dumps({"events": [_upsert(event_id="after")]}).encode()
+    assert webhook(raw, signed_headers(raw, SIGNING_SECRET), sign_it=False)["statusCode"] == 401
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ({"signing_secret": ""}, "at least 16"),
+        ({"signing_secret": "x" * 15}, "at least 16"),
+        ({"signing_secret": "x" * 16, "previous_signing_secret": "y" * 15}, "at least 16"),
+        ({"signing_secret": 1234567890123456789}, "at least 16"),
+        ({"previous_signing_secret": "x" * 16}, "no 'signing_secret'"),
+        (["x" * 16], "must be a JSON object"),
+    ],
+)
+def test_signing_secret_shapes_are_checked(value, problem):
+    from tweakwise.errors import CredentialsError
+    from tweakwise.webhook import SigningSecrets
+
+    with pytest.raises(CredentialsError, match=problem):
+        SigningSecrets("s").parse(value)
+
+
+def test_signing_keys_of_16_characters_and_an_empty_previous_key_are_fine():
+    from tweakwise.webhook import SigningSecrets
+
+    assert SigningSecrets("s").parse({"signing_secret": "x" * 16, "previous_signing_secret": ""}) == (
+        b"x" * 16,
+    )
+    assert SigningSecrets("s").parse({"signing_secret": "x" * 16, "previous_signing_secret": "y" * 16}) == (
+        b"x" * 16,
+        b"y" * 16,
+    )

@@ -367,3 +367,28 @@ def test_publisher_runs_every_interval_and_reads_and_writes_the_sync_state(cfn):
         == actions["dynamodb:UpdateItem"]
         == [{"Fn::GetAtt": ["SyncStateTable", "Arn"]}]
     )
+
+
+def test_the_webhook_and_the_worker_metrics_are_watched():
+    api = _alarm("CatalogApi5xxAlarm")
+    assert (api["Namespace"], api["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert api["Dimensions"] == [{"Name": "ApiId", "Value": {"Ref": "CatalogApi"}}]
+    for name, metric in (
+        ("CatalogWebhookErrorsAlarm", "Errors"),
+        ("CatalogWebhookThrottlesAlarm", "Throttles"),
+    ):
+        alarm = _alarm(name)
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", metric)
+        assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "CatalogWebhookFunction"}}]
+    worker_dimensions = [
+        {"Name": "Instance", "Value": {"Ref": "InstanceName"}},
+        {"Name": "service", "Value": _env("CatalogWorkerFunction")["POWERTOOLS_SERVICE_NAME"]},
+    ]
+    stale = _alarm("StaleEventsAlarm")
+    assert stale["MetricName"] == "StaleEventsSkipped" and stale["Threshold"] == {"Ref": "MaxStaleEvents"}
+    assert stale["Dimensions"] == worker_dimensions
+    mark = _alarm("PublishMarkFailuresAlarm")
+    assert mark["MetricName"] == "PublishMarkFailures" and mark["Dimensions"] == worker_dimensions
+    for name in ("CatalogApi5xxAlarm", "StaleEventsAlarm", "PublishMarkFailuresAlarm"):
+        assert _alarm(name)["Namespace"] != "AWS/ApiGateway" or name == "CatalogApi5xxAlarm"
+        assert RESOURCES[name]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]

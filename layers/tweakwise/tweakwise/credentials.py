@@ -77,6 +77,7 @@ class JsonSecret(Generic[T]):
 
     SECRET_ID_ENV = SECRET_ID_ENV
     MAX_AGE_ENV = MAX_AGE_ENV
+    DEFAULT_MAX_AGE = DEFAULT_MAX_AGE
     DESCRIPTION = "Tweakwise secret"
     SHAPE = "a JSON object with 'instance_key' and 'access_token'"
 
@@ -96,7 +97,7 @@ class JsonSecret(Generic[T]):
     def from_env(cls) -> Self:
         raw = os.environ.get(cls.MAX_AGE_ENV, "")
         try:
-            max_age = int(raw) if raw else DEFAULT_MAX_AGE
+            max_age = int(raw) if raw else cls.DEFAULT_MAX_AGE
         except ValueError:
             raise CredentialsError(
                 f"{cls.MAX_AGE_ENV} must be a whole number of seconds, got {raw!r}"

@@ -34,7 +34,9 @@ MAX_MESSAGE_BYTES = 256 * 1024
 # A 400 lists at most this many errors (and counts them all): the answer stays far below Lambda's 6 MB.
 MAX_ERRORS = 100
 # A signature that matches no cached key may mean the secret was rotated: re-read it, at most this often.
-REFRESH_INTERVAL = 60.0
+# Short, so a stream of bad signatures (each may trigger the re-read) delays a new key by 5 s at most;
+# at worst one GetSecretValue call per 5 s per container.
+REFRESH_INTERVAL = 5.0
 
 
 class SigningSecrets(JsonSecret[tuple[bytes, ...]]):
@@ -42,6 +44,8 @@ class SigningSecrets(JsonSecret[tuple[bytes, ...]]):
 
     SECRET_ID_ENV = "WEBHOOK_SECRET_ID"  # noqa: S105 - a variable name
     MAX_AGE_ENV = "WEBHOOK_SECRET_MAX_AGE"
+    # How long a key removed from the secret may still pass (template: SigningSecretMaxAgeSeconds).
+    DEFAULT_MAX_AGE = 60
     DESCRIPTION = "webhook signing secret"
     SHAPE = "a JSON object with 'signing_secret' (and optionally 'previous_signing_secret')"
 
