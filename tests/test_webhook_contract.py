@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from openapi_spec_validator import validate
 
@@ -16,6 +17,16 @@ SCHEMAS = SPEC["components"]["schemas"]
 
 def test_the_document_is_valid_openapi():
     validate(SPEC)
+
+
+def _flat(schema: dict) -> dict:
+    """A schema with its allOf parts and $refs merged into one dict."""
+    if "$ref" in schema:
+        return _flat(SCHEMAS[schema["$ref"].rsplit("/", 1)[1]])
+    merged = {k: v for k, v in schema.items() if k != "allOf"}
+    for part in schema.get("allOf", []):
+        merged.update(_flat(part))
+    return merged
 
 
 def _limits(model) -> dict[str, tuple]:
@@ -40,7 +51,7 @@ def test_field_names_required_fields_and_limits_match_the_models():
     item = _limits(Item)
     assert ("maxLength", 500) in item["name"] and ("maxLength", 250) in item["brand"]
     assert ("maxLength", 100) in item["id"] and ("maxLength", 100) in item["groupCode"]
-    assert SCHEMAS["ItemDelete"]["properties"]["itemId"]["maxLength"] == 100
+    assert _flat(SCHEMAS["ItemDelete"]["properties"]["itemId"])["maxLength"] == 100
     assert set(ItemDelete.model_json_schema()["required"]) == set(SCHEMAS["ItemDelete"]["required"])
     events = SCHEMAS["WebhookBody"]["properties"]["events"]
     body = WebhookBody.model_json_schema()["properties"]["events"]
@@ -53,3 +64,72 @@ def test_the_sample_event_body_validates_against_the_document():
     body = json.loads(load_event("catalog_webhook.json")["body"])
     resolver_spec = {"components": SPEC["components"], **SCHEMAS["WebhookBody"]}
     OAS30Validator(resolver_spec).validate(body)
+
+
+PROBES = ["ok", "a\x00", "a\tb", "a\nb", "\x7f", "\x85", "\xa0", "\ufffe", "\uffff", ".", "..", "...", "a/.."]
+
+
+def _event(type_: str, **fields) -> dict:
+    return {"id": "e", "type": type_, **fields}
+
+
+def _upsert(**item) -> dict:
+    return _event("item.upsert", item={"id": "A", "name": "N", "price": 1, "stock": 1, **item})
+
+
+def _category(**category) -> dict:
+    return _event("category.upsert", category={"id": 1, "name": "N", **category})
+
+
+CASES = {
+    "event id": lambda v: {**_upsert(), "id": v},
+    "item id": lambda v: _upsert(id=v),
+    "item name": lambda v: _upsert(name=v),
+    "brand": lambda v: _upsert(brand=v),
+    "url": lambda v: _upsert(url=v),
+    "attribute value": lambda v: _upsert(attributes={"k": v}),
+    "attribute list value": lambda v: _upsert(attributes={"k": [v]}),
+    "itemId": lambda v: _event("item.delete", itemId=v),
+    "category key": lambda v: _category(id=v),
+    "category name": lambda v: _category(name=v),
+    "parent key": lambda v: _category(parents=[v]),
+    "categoryId": lambda v: _event("category.delete", categoryId=v),
+    "price": lambda v: _upsert(price=v),
+    "stock": lambda v: _upsert(stock=v),
+    "rank": lambda v: _category(rank=v),
+    "category id": lambda v: _category(id=v),
+    "occurredAt": lambda v: {**_upsert(), "occurredAt": v},
+}
+NUMBERS = [-(2**31) - 1, -(2**31), -1, 0, 2**31 - 1, 2**31, 10**12, 10**12 + 1, 1.5]
+DATES = [
+    "2026-01-01T00:00:00Z",
+    "2026-01-01 00:00:00+02:00",
+    "2026-01-01T00:00:00",
+    "1700000000",
+    "2026-01-01",
+]
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_document_and_the_models_accept_and_refuse_the_same_values(case):
+    from openapi_schema_validator import OAS30Validator
+    from pydantic import ValidationError
+
+    from tweakwise.events import EVENT_ADAPTER
+
+    validator = OAS30Validator({"components": SPEC["components"], "$ref": "#/components/schemas/Event"})
+    values = {"price": NUMBERS, "stock": NUMBERS, "rank": NUMBERS, "category id": NUMBERS}.get(case, PROBES)
+    if case == "occurredAt":
+        values = DATES
+    verdicts = set()
+    for value in values:
+        event = CASES[case](value)
+        documented = validator.is_valid(event)
+        try:
+            EVENT_ADAPTER.validate_python(event)
+            coded = True
+        except ValidationError:
+            coded = False
+        assert documented == coded, (case, value, documented, coded)
+        verdicts.add(coded)
+    assert verdicts == {True, False}  # each case has values on both sides of its rule
