@@ -7,8 +7,11 @@ PYTHON ?= python3
 VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
+FUZZ_VENV := .venv-fuzz
 SAM_CLI_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
+SCHEMATHESIS_VERSION := 4.32.5
+FUZZ_EXAMPLES ?= 150
 # This machine's pip config names local wheel folders that may be absent: hide that noise only.
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
@@ -19,7 +22,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,11 +44,17 @@ $(CHECKOV_VENV)/.ok:
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION) $(QUIET_PIP)
 	touch $@
 
-setup: ## Create the three virtualenvs (in parallel)
-	@$(MAKE) --no-print-directory -j3 $(VENV)/.ok $(SAM_VENV)/.ok $(CHECKOV_VENV)/.ok
+# Schemathesis pins its own hypothesis and jsonschema stack: it gets a virtualenv of its own too.
+$(FUZZ_VENV)/.ok:
+	$(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) $(QUIET_PIP)
+	touch $@
 
-test: setup ## Everything CI runs: lint, unit tests with coverage, template linters, sam build + layer check
-	@$(MAKE) --no-print-directory lint unit cfn-lint validate checkov build check-build
+setup: ## Create the four virtualenvs (in parallel)
+	@$(MAKE) --no-print-directory -j4 $(VENV)/.ok $(SAM_VENV)/.ok $(CHECKOV_VENV)/.ok $(FUZZ_VENV)/.ok
+
+test: setup ## Everything CI runs: lint, unit tests with coverage, the webhook fuzz, template linters, sam build + layer check
+	@$(MAKE) --no-print-directory lint unit fuzz cfn-lint validate checkov build check-build
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.ok ## ruff lint and format check
@@ -85,6 +94,9 @@ clean: ## Remove build output and caches (keeps the virtualenvs)
 
 bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
 	$(VENV)/bin/python benchmarks/catalog_sync.py
+
+fuzz: $(VENV)/.ok $(FUZZ_VENV)/.ok ## Schemathesis against `make run`: signed requests, no 5xx, no answer off the schema
+	$(VENV)/bin/python scripts/fuzz_webhook.py $(FUZZ_VENV)/bin/schemathesis $(FUZZ_EXAMPLES)
 
 FAULT_ITEMS ?= 1000
 faults: $(VENV)/.ok ## 1,000 items through webhook, queue and worker against a sandbox answering 429/503

@@ -426,7 +426,11 @@ class Runner:
                     404, json.dumps({"message": f"GET /_local/status or POST {known}"}).encode()
                 )
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+            def __getattr__(self, name: str) -> Any:
+                # API Gateway answers any method (QUERY, TRACE...): an unrouted one is a 404, never a 501.
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
             def log_message(self, *args: Any) -> None:
                 pass
