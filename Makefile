@@ -8,9 +8,11 @@ VENV := .venv
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 FUZZ_VENV := .venv-fuzz
+MUTATION_VENV := .venv-mutation
 SAM_CLI_VERSION := 1.170.0
 CHECKOV_VERSION := 3.3.30
 SCHEMATHESIS_VERSION := 4.32.5
+MUTMUT_VERSION := 3.8.1
 FUZZ_EXAMPLES ?= 150
 # This machine's pip config names local wheel folders that may be absent: hide that noise only.
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
@@ -22,7 +24,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: mutation fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -48,6 +50,13 @@ $(CHECKOV_VENV)/.ok:
 $(FUZZ_VENV)/.ok:
 	$(PYTHON) -m venv $(FUZZ_VENV)
 	$(FUZZ_VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) $(QUIET_PIP)
+	touch $@
+
+# mutmut runs the tests, so its virtualenv has the dev dependencies too; only `make mutation` needs it.
+$(MUTATION_VENV)/.ok: pyproject.toml $(VENV)/.ok
+	$(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(VENV)/requirements-dev.txt \
+		mutmut==$(MUTMUT_VERSION) $(QUIET_PIP)
 	touch $@
 
 setup: ## Create the four virtualenvs (in parallel)
@@ -97,6 +106,9 @@ bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
 
 fuzz: $(VENV)/.ok $(FUZZ_VENV)/.ok ## Schemathesis against `make run`: signed requests, no 5xx, no answer off the schema
 	$(VENV)/bin/python scripts/fuzz_webhook.py $(FUZZ_VENV)/bin/schemathesis $(FUZZ_EXAMPLES)
+
+mutation: $(MUTATION_VENV)/.ok ## mutmut over webhook, events, credentials, sync (slow); fails under 90% each
+	$(MUTATION_VENV)/bin/python scripts/mutation.py $(MUTATION_VENV)/bin/mutmut --min 90 --survivors
 
 FAULT_ITEMS ?= 1000
 faults: $(VENV)/.ok ## 1,000 items through webhook, queue and worker against a sandbox answering 429/503
