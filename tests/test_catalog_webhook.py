@@ -566,3 +566,104 @@ def test_signing_keys_of_16_characters_and_an_empty_previous_key_are_fine():
         b"x" * 16,
         b"y" * 16,
     )
+
+
+# -- boundaries: each limit holds at its value and breaks one past it -----------------------------------
+
+
+def test_the_signature_window_is_300_seconds_inclusive():
+    from tweakwise.webhook import signature_problem
+
+    body, now = b"{}", 1_800_000_000
+    for skew in (-300, 0, 300):
+        stamp = now + skew
+        headers = {"x-signature-timestamp": str(stamp), "x-signature": sign(SIGNING_SECRET, stamp, body)}
+        assert signature_problem([SIGNING_SECRET.encode()], headers, body, now) is None, skew
+    for skew in (-301, 301):
+        stamp = now + skew
+        headers = {"x-signature-timestamp": str(stamp), "x-signature": sign(SIGNING_SECRET, stamp, body)}
+        assert "300 s" in signature_problem([SIGNING_SECRET.encode()], headers, body, now)
+
+
+@pytest.mark.parametrize(
+    ("stamp", "why"), [("9" * 12, "from now"), ("9" * 13, "unix seconds"), ("-5", "unix")]
+)
+def test_timestamps_are_at_most_12_digits(stamp, why):
+    from tweakwise.webhook import signature_problem
+
+    headers = {"x-signature-timestamp": stamp, "x-signature": sign(SIGNING_SECRET, stamp, b"{}")}
+    assert why in signature_problem([SIGNING_SECRET.encode()], headers, b"{}", 1_800_000_000)
+
+
+def test_a_signature_must_match_one_of_the_keys_exactly():
+    from tweakwise.webhook import signature_problem
+
+    body, now = b"{}", 1_800_000_000
+    good = sign(SIGNING_SECRET, now, body)
+    keys = [b"other-key-0123456789", SIGNING_SECRET.encode()]
+    assert (
+        signature_problem(keys, {"x-signature-timestamp": str(now), "x-signature": good}, body, now) is None
+    )
+    for bad in (good[:-1], good + "0", good.upper(), " " + good[7:]):
+        headers = {"x-signature-timestamp": str(now), "x-signature": bad}
+        assert signature_problem(keys, headers, body, now) is not None, bad
+    assert signature_problem([], {"x-signature-timestamp": str(now), "x-signature": good}, body, now)
+
+
+@pytest.mark.parametrize(("extra", "status"), [(0, 400), (1, 413)])
+def test_the_body_limit_is_one_mib_exactly(webhook, catalog_aws, extra, status):
+    from tweakwise.webhook import MAX_BODY_BYTES
+
+    head, tail = b'{"events": [], "pad": "', b'"}'
+    raw = head + b"x" * (MAX_BODY_BYTES + extra - len(head) - len(tail)) + tail
+    assert len(raw) == MAX_BODY_BYTES + extra
+    assert webhook(raw)["statusCode"] == status
+
+
+LIMITS = [
+    # (what, event for a value, the longest value allowed, shortest)
+    ("event id", lambda v: {**_upsert(), "id": v}, 128, 1),
+    ("item id", lambda v: _upsert(item_id=v), 100, 1),
+    ("item name", lambda v: _upsert(name=v), 500, 1),
+    ("brand", lambda v: _upsert(brand=v), 250, 0),
+    ("groupCode", lambda v: _upsert(groupCode=v), 100, 0),
+    ("image", lambda v: _upsert(image=v), 500, 0),
+    ("url", lambda v: _upsert(url=v), 500, 0),
+    ("attribute name", lambda v: _upsert(attributes={v: "x"}), 500, 1),
+    ("attribute value", lambda v: _upsert(attributes={"k": v}), 400, 0),
+    ("attribute list value", lambda v: _upsert(attributes={"k": [v]}), 400, 0),
+    ("itemId", lambda v: {"id": "d", "type": "item.delete", "itemId": v}, 100, 1),
+    ("category key", lambda v: _category(id=v), 50, 1),
+    ("category name", lambda v: _category(name=v), 500, 1),
+    ("category url", lambda v: _category(url=v), 500, 0),
+    ("parent key", lambda v: _category(parents=[v]), 50, 1),
+    ("categoryId key", lambda v: {"id": "d", "type": "category.delete", "categoryId": v}, 50, 1),
+]
+
+
+@pytest.mark.parametrize(("what", "event", "longest", "shortest"), LIMITS, ids=[limit[0] for limit in LIMITS])
+def test_every_text_limit_holds_at_its_value_and_breaks_one_past_it(what, event, longest, shortest):
+    from pydantic import ValidationError
+
+    from tweakwise.events import EVENT_ADAPTER
+
+    EVENT_ADAPTER.validate_python(event("x" * longest))
+    with pytest.raises(ValidationError):
+        EVENT_ADAPTER.validate_python(event("x" * (longest + 1)))
+    if shortest:
+        with pytest.raises(ValidationError):
+            EVENT_ADAPTER.validate_python(event(""))
+    else:
+        EVENT_ADAPTER.validate_python(event(""))
+
+
+def test_the_event_count_is_1_to_100():
+    from pydantic import ValidationError
+
+    from tweakwise.events import MAX_EVENTS, WebhookBody
+
+    assert MAX_EVENTS == 100
+    WebhookBody.model_validate({"events": [_upsert(str(i)) for i in range(100)]})
+    for count in (0, 101):
+        with pytest.raises(ValidationError):
+            WebhookBody.model_validate({"events": [_upsert(str(i)) for i in range(count)]})

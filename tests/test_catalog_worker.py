@@ -351,3 +351,90 @@ def test_a_marker_write_that_fails_once_is_retried(catalog_aws):
     dynamodb.update_item = flaky
     assert state.mark_changed(now=100.0, pause=0) is True
     assert state.read()["changedAt"] == 100.0
+
+
+def test_a_category_deleted_by_key_is_forgotten_and_created_again_by_its_next_upsert(worker, sandbox):
+    upsert = {"id": "c1", "type": "category.upsert", "category": {"id": "shoes", "name": "Shoes"}}
+    assert worker.lambda_handler(_records(upsert), FakeContext()) == {"batchItemFailures": []}
+    [first_id] = [i for i, c in sandbox.categories.items() if c.get("Key") == "shoes"]
+    delete = {"id": "c2", "type": "category.delete", "categoryId": "shoes"}
+    assert worker.lambda_handler(_records(delete), FakeContext()) == {"batchItemFailures": []}
+    assert sandbox.categories == {}
+    sandbox.requests.clear()
+    again = {"id": "c3", "type": "category.upsert", "category": {"id": "shoes", "name": "Shoes 2"}}
+    assert worker.lambda_handler(_records(again), FakeContext()) == {"batchItemFailures": []}
+    [category] = sandbox.categories.values()
+    assert category["Key"] == "shoes" and category["Name"] == "Shoes 2"
+    # looked up again (the deleted id was forgotten), then created anew, not patched under the old id
+    assert [(m, p) for m, p, _ in sandbox.requests] == [
+        ("GET", "/category/getbykey/shoes"),
+        ("POST", "/category"),
+    ]
+    assert first_id not in worker.sync.categories._ids.values()
+
+
+def test_a_category_key_whose_category_vanished_is_created_again(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/category/getbykey/men").respond_with_json({"CategoryId": 12})
+    tweakwise.expect_request("/category/12", method="PATCH").respond_with_data("", status=404)
+    tweakwise.expect_request(
+        "/category", method="POST", json={"Key": "men", "Name": "Men"}
+    ).respond_with_json({})
+    event = _records({"id": "c", "type": "category.upsert", "category": {"id": "men", "name": "Men"}})
+    assert worker.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    assert [(r.method, r.path) for r, _ in tweakwise.log] == [
+        ("GET", "/category/getbykey/men"),
+        ("PATCH", "/category/12"),
+        ("POST", "/category"),
+    ]
+    assert worker.sync.categories._ids == {}  # the stale id is not kept
+
+
+def test_the_stale_guard_expires_after_its_ttl(catalog_aws, worker, monkeypatch):
+    import boto3
+
+    from conftest import REGION
+
+    monkeypatch.setattr(worker.sync.guard, "ttl_seconds", 3 * 86400)
+    before = int(time.time())
+    worker.lambda_handler(_records(_upsert("e", "A", at="2026-11-28T10:00:00Z")), FakeContext())
+    item = boto3.client("dynamodb", region_name=REGION).scan(TableName=catalog_aws["table"])["Items"]
+    [guard] = [i for i in item if i["entity"]["S"] == "item#A"]
+    assert before + 3 * 86400 <= int(guard["expiresAt"]["N"]) <= int(time.time()) + 3 * 86400
+    assert guard["eventId"]["S"] == "e"
+    from tweakwise.sync import StaleGuard
+
+    assert StaleGuard(None, "t", ttl_days=30).ttl_seconds == 30 * 86400
+
+
+def test_every_item_field_is_mapped_to_its_tweakwise_name():
+    from tweakwise.events import Item
+    from tweakwise.sync import to_item_fields
+
+    item = Item.model_validate(
+        {
+            "id": "A",
+            "name": "N",
+            "price": 2.5,
+            "stock": -1,
+            "brand": "B",
+            "groupCode": "G",
+            "image": "https://i",
+            "url": "https://u",
+            "categories": [1],
+            "attributes": {"color": "red", "size": ["S", "M"]},
+        }
+    )
+    assert to_item_fields(item, [7]) == {
+        "Name": "N",
+        "Price": 2.5,
+        "Stock": -1,
+        "Brand": "B",
+        "GroupCode": "G",
+        "Image": "https://i",
+        "Url": "https://u",
+        "Categories": [7],
+        "Attributes": [{"Key": "color", "Values": ["red"]}, {"Key": "size", "Values": ["S", "M"]}],
+    }
+    bare = Item.model_validate({"id": "A", "name": "N", "price": 1, "stock": 0, "brand": ""})
+    assert to_item_fields(bare, None) == {"Name": "N", "Price": 1, "Stock": 0, "Brand": ""}
