@@ -58,25 +58,17 @@ def _addressable(value: str) -> str:
     return value
 
 
-def _str(max_length: int, min_length: int = 0) -> Any:
-    return StringConstraints(strict=True, min_length=min_length, max_length=max_length)
+# Free text: any character SQS can carry. A line (name, id, key, URL): no control character at all.
+Text = Annotated[str, StringConstraints(strict=True), AfterValidator(_text)]
+Line = Annotated[str, StringConstraints(strict=True), AfterValidator(_line)]
+Name = Annotated[Line, Field(min_length=1, max_length=500)]
+Url = Annotated[Line, Field(max_length=500)]
 
-
-def Text(max_length: int, min_length: int = 0) -> Any:
-    """Free text: any character SQS can carry."""
-    return Annotated[str, _str(max_length, min_length), AfterValidator(_text)]
-
-
-def Line(max_length: int, min_length: int = 1) -> Any:
-    """A name or id: one line, no control characters."""
-    return Annotated[str, _str(max_length, min_length), AfterValidator(_line)]
-
-
-ItemId = Annotated[Line(100), AfterValidator(_addressable)]
-CategoryKey = Annotated[Line(50), AfterValidator(_addressable)]
+ItemId = Annotated[Line, Field(min_length=1, max_length=100), AfterValidator(_addressable)]
+CategoryKey = Annotated[Line, Field(min_length=1, max_length=50), AfterValidator(_addressable)]
 CategoryId = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 CategoryRef = CategoryId | CategoryKey  # numeric Tweakwise id, or the shop's own key
-AttributeValue = Text(400)
+AttributeValue = Annotated[Text, Field(max_length=400)]
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
 
 
@@ -116,27 +108,27 @@ class _Model(BaseModel):
 
 class Item(_Model):
     id: ItemId
-    name: Line(500)
+    name: Name
     price: Price
     stock: Int32
-    brand: Line(250, 0) | None = None
-    groupCode: Line(100, 0) | None = None
-    image: Line(500, 0) | None = None
-    url: Line(500, 0) | None = None
+    brand: Annotated[Line, Field(max_length=250)] | None = None
+    groupCode: Annotated[Line, Field(max_length=100)] | None = None
+    image: Url | None = None
+    url: Url | None = None
     categories: list[CategoryRef] | None = None
-    attributes: dict[Line(500), AttributeValue | list[AttributeValue]] | None = None
+    attributes: dict[Name, AttributeValue | list[AttributeValue]] | None = None
 
 
 class Category(_Model):
     id: CategoryRef
-    name: Line(500)
+    name: Name
     rank: Int32 | None = None
     parents: list[CategoryRef] | None = None
-    url: Line(500, 0) | None = None
+    url: Url | None = None
 
 
 class _Event(_Model):
-    id: Line(128)
+    id: Annotated[Line, Field(min_length=1, max_length=128)]
     occurredAt: OccurredAt | None = None
 
     def entity(self) -> tuple[str, str]:
