@@ -237,3 +237,21 @@ def drain(sqs, queue_url: str) -> list[dict]:
         for message in batch:
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         messages.extend(batch)
+
+
+@pytest.fixture
+def tweakwise_log(monkeypatch):
+    """Every message the tweakwise logger emits during the test, whatever handlers Powertools sets on it
+    (loading a handler replaces them)."""
+    import logging
+
+    messages: list[str] = []
+    logger = logging.getLogger("tweakwise")
+    handle = logger.handle
+
+    def collect(record: logging.LogRecord) -> None:
+        messages.append(record.getMessage())
+        handle(record)
+
+    monkeypatch.setattr(logger, "handle", collect)
+    return messages

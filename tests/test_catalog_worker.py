@@ -284,7 +284,7 @@ def test_one_entity_is_applied_in_order(worker, sandbox):
     ],
 )
 def test_a_poison_message_is_parked_at_once_and_its_group_goes_on(
-    worker, catalog_aws, sandbox, capsys, caplog, body, why
+    worker, catalog_aws, sandbox, capsys, tweakwise_log, body, why
 ):
     good = _records(_upsert("e-1", "A"), _upsert("e-2", "A", name="Later"))
     group = good["Records"][0]["attributes"]["MessageGroupId"]
@@ -297,9 +297,6 @@ def test_a_poison_message_is_parked_at_once_and_its_group_goes_on(
     assert parked["Body"] == body
     assert parked["Attributes"]["MessageGroupId"] == group
     assert parked["Attributes"]["MessageDeduplicationId"] == poison["attributes"]["MessageDeduplicationId"]
-    assert (
-        "Rejected unreadable  (message m-poison), moved to the dead-letter queue: not a valid" in caplog.text
-    )
     attributes = parked["MessageAttributes"]
     assert attributes["EventType"]["StringValue"] == "unreadable"
     assert attributes["SourceMessageId"]["StringValue"] == "m-poison"
@@ -307,11 +304,15 @@ def test_a_poison_message_is_parked_at_once_and_its_group_goes_on(
     out = capsys.readouterr().out
     blob = _emf(out)
     assert blob["EventsRejected"] == [1.0] and blob["EventsApplied"] == [2.0]
-    logged = out + caplog.text  # the tweakwise logger writes through Powertools' handler, or propagates
-    assert "Rejected unreadable  (message m-poison), moved to the dead-letter queue: not a valid" in logged
+    assert any(
+        m.startswith("Rejected unreadable  (message m-poison), moved to the dead-letter queue: not a valid")
+        for m in tweakwise_log
+    )
 
 
-def test_a_failed_publish_marker_does_not_fail_applied_records(worker, sandbox, monkeypatch, capsys, caplog):
+def test_a_failed_publish_marker_does_not_fail_applied_records(
+    worker, sandbox, monkeypatch, capsys, tweakwise_log
+):
     from botocore.exceptions import ClientError
 
     calls = []
@@ -334,7 +335,7 @@ def test_a_failed_publish_marker_does_not_fail_applied_records(worker, sandbox, 
     out = capsys.readouterr().out
     blob = _emf(out)
     assert blob["PublishMarkFailures"] == [1.0] and blob["EventsApplied"] == [1.0]
-    assert "ProvisionedThroughputExceededException" in out + caplog.text
+    assert any("ProvisionedThroughputExceededException" in m for m in tweakwise_log)
 
 
 def test_a_marker_write_that_fails_once_is_retried(catalog_aws):
@@ -447,9 +448,7 @@ def test_every_item_field_is_mapped_to_its_tweakwise_name():
     assert to_item_fields(bare, None) == {"Name": "N", "Price": 1, "Stock": 0, "Brand": ""}
 
 
-def test_the_dead_letter_reason_is_cut_at_1000_characters(
-    catalog_aws, tweakwise, monkeypatch, capsys, caplog
-):
+def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise, monkeypatch, tweakwise_log):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
     tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json(
         {"Message": "x" * 3000}, status=400
@@ -460,7 +459,9 @@ def test_the_dead_letter_reason_is_cut_at_1000_characters(
     [parked] = drain(catalog_aws["sqs"], catalog_aws["dlq"])
     reason = parked["MessageAttributes"]["ErrorReason"]["StringValue"]
     assert len(reason) == 1000 and reason.startswith("Tweakwise PATCH /item/BAD answered 400: xxx")
-    logged = capsys.readouterr().out + caplog.text
-    assert (
-        "Rejected item.upsert e-bad (message m-0), moved to the dead-letter queue: Tweakwise PATCH" in logged
+    assert any(
+        m.startswith(
+            "Rejected item.upsert e-bad (message m-0), moved to the dead-letter queue: Tweakwise PATCH"
+        )
+        for m in tweakwise_log
     )
