@@ -667,3 +667,56 @@ def test_the_event_count_is_1_to_100():
     for count in (0, 101):
         with pytest.raises(ValidationError):
             WebhookBody.model_validate({"events": [_upsert(str(i)) for i in range(count)]})
+
+
+def test_occurred_at_exactly_at_the_skew_limit_is_accepted_and_a_microsecond_later_is_not(monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from pydantic import ValidationError
+
+    from tweakwise import events
+
+    now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return now
+
+    monkeypatch.setattr(events, "datetime", Frozen)
+    delete = {"id": "d", "type": "item.delete", "itemId": "a"}
+    limit = now + timedelta(seconds=events.MAX_FUTURE_SECONDS)
+    events.EVENT_ADAPTER.validate_python({**delete, "occurredAt": limit.isoformat()})
+    with pytest.raises(ValidationError, match="300 s in the future"):
+        late = limit + timedelta(microseconds=1)
+        events.EVENT_ADAPTER.validate_python({**delete, "occurredAt": late.isoformat()})
+
+
+@pytest.mark.parametrize(
+    ("event", "entity"),
+    [
+        (_category(id=5), ("category", "id:5")),
+        (_category(id="5"), ("category", "key:5")),
+        ({"id": "d", "type": "category.delete", "categoryId": 5}, ("category", "id:5")),
+        ({"id": "d", "type": "category.delete", "categoryId": "shoes"}, ("category", "key:shoes")),
+        (_upsert(item_id="A"), ("item", "A")),
+        ({"id": "d", "type": "item.delete", "itemId": "A"}, ("item", "A")),
+    ],
+)
+def test_each_event_names_the_entity_it_changes(event, entity):
+    from tweakwise.events import EVENT_ADAPTER
+
+    assert EVENT_ADAPTER.validate_python(event).entity() == entity
+
+
+def test_string_limits_are_told_in_characters():
+    from pydantic import ValidationError
+
+    from tweakwise.events import EVENT_ADAPTER, error_list
+
+    with pytest.raises(ValidationError) as caught:
+        EVENT_ADAPTER.validate_python({"id": "", "type": "item.delete", "itemId": "x" * 101})
+    assert error_list(caught.value) == [
+        {"path": "id", "error": "String should have at least 1 character"},
+        {"path": "itemId", "error": "String should have at most 100 characters"},
+    ]

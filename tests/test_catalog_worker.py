@@ -278,9 +278,12 @@ def test_one_entity_is_applied_in_order(worker, sandbox):
 @pytest.mark.parametrize(
     ("body", "why"),
     [
-        ("not json", "invalid JSON"),
-        ('{"id": "x", "type": "item.rename"}', "item.rename"),
-        ('{"id": "x", "type": "item.delete", "itemId": ".."}', "itemId"),
+        ("not json", "(body): Invalid JSON: expected ident at line 1 column 2"),
+        ('{"id": "x", "type": "item.rename"}', "(body): Input tag 'item.rename' found using 'type' does not"),
+        (
+            '{"id": "", "type": "item.delete", "itemId": ".."}',
+            "id: String should have at least 1 character; itemId: Value error, must not be '..'",
+        ),
     ],
 )
 def test_a_poison_message_is_parked_at_once_and_its_group_goes_on(
@@ -300,7 +303,7 @@ def test_a_poison_message_is_parked_at_once_and_its_group_goes_on(
     attributes = parked["MessageAttributes"]
     assert attributes["EventType"]["StringValue"] == "unreadable"
     assert attributes["SourceMessageId"]["StringValue"] == "m-poison"
-    assert "not a valid catalog event" in attributes["ErrorReason"]["StringValue"]
+    assert attributes["ErrorReason"]["StringValue"].startswith(f"not a valid catalog event: {why}")
     out = capsys.readouterr().out
     blob = _emf(out)
     assert blob["EventsRejected"] == [1.0] and blob["EventsApplied"] == [2.0]
@@ -465,3 +468,21 @@ def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise
         )
         for m in tweakwise_log
     )
+
+
+def test_an_unknown_category_key_says_which():
+    from tweakwise.errors import NotFoundError
+    from tweakwise.sync import CategoryRefs, UnknownCategoryError
+
+    class Client:
+        def get_category_by_key(self, key):
+            if key == "known":
+                return {"CategoryId": "7"}
+            raise NotFoundError("GET", "/category/getbykey/{key}", 404)
+
+    refs = CategoryRefs(Client())
+    assert refs.require([3, "known"]) == [3, 7]
+    with pytest.raises(UnknownCategoryError, match=r"^category key 'new' is not in Tweakwise \(yet\)$"):
+        refs.require(["known", "new"])
+    refs.forget("known")
+    assert refs._ids == {}

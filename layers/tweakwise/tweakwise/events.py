@@ -58,17 +58,18 @@ def _addressable(value: str) -> str:
     return value
 
 
-# Free text: any character SQS can carry. A line (name, id, key, URL): no control character at all.
-Text = Annotated[str, StringConstraints(strict=True), AfterValidator(_text)]
-Line = Annotated[str, StringConstraints(strict=True), AfterValidator(_line)]
-Name = Annotated[Line, Field(min_length=1, max_length=500)]
-Url = Annotated[Line, Field(max_length=500)]
-
-ItemId = Annotated[Line, Field(min_length=1, max_length=100), AfterValidator(_addressable)]
-CategoryKey = Annotated[Line, Field(min_length=1, max_length=50), AfterValidator(_addressable)]
+# Free text holds any character SQS can carry; a line (name, id, key, URL) no control character at all.
+TEXT, LINE, ADDRESSABLE = AfterValidator(_text), AfterValidator(_line), AfterValidator(_addressable)
+EventId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128), LINE]
+ItemId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), LINE, ADDRESSABLE]
+CategoryKey = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=50), LINE, ADDRESSABLE]
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500), LINE]
+Url = Annotated[str, StringConstraints(strict=True, max_length=500), LINE]
+Brand = Annotated[str, StringConstraints(strict=True, max_length=250), LINE]
+GroupCode = Annotated[str, StringConstraints(strict=True, max_length=100), LINE]
+AttributeValue = Annotated[str, StringConstraints(strict=True, max_length=400), TEXT]
 CategoryId = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 CategoryRef = CategoryId | CategoryKey  # numeric Tweakwise id, or the shop's own key
-AttributeValue = Annotated[Text, Field(max_length=400)]
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
 
 
@@ -111,8 +112,8 @@ class Item(_Model):
     name: Name
     price: Price
     stock: Int32
-    brand: Annotated[Line, Field(max_length=250)] | None = None
-    groupCode: Annotated[Line, Field(max_length=100)] | None = None
+    brand: Brand | None = None
+    groupCode: GroupCode | None = None
     image: Url | None = None
     url: Url | None = None
     categories: list[CategoryRef] | None = None
@@ -128,7 +129,7 @@ class Category(_Model):
 
 
 class _Event(_Model):
-    id: Annotated[Line, Field(min_length=1, max_length=128)]
+    id: EventId
     occurredAt: OccurredAt | None = None
 
     def entity(self) -> tuple[str, str]:
