@@ -120,7 +120,7 @@ def test_sample_worker_event(worker, sandbox):
     assert sandbox.items["SKU-42/blue"]["Price"] == 84.95
 
 
-def test_older_event_never_reverts_newer_data(worker, sandbox, capsys):
+def test_older_event_never_reverts_newer_data(worker, sandbox, capsys, tweakwise_log):
     newer = _upsert("e2", "A", at="2026-11-28T10:00:00Z", name="New")
     older = _upsert("e1", "A", at="2026-11-28T09:00:00+00:00", name="Old")
     worker.lambda_handler(_records(newer), FakeContext())
@@ -129,6 +129,7 @@ def test_older_event_never_reverts_newer_data(worker, sandbox, capsys):
     assert response == {"batchItemFailures": []}
     assert sandbox.items["A"]["Name"] == "New"
     assert _emf(capsys.readouterr().out)["StaleEventsSkipped"] == [1.0]
+    assert "Skipped stale item.upsert e1 for item 'A'" in tweakwise_log
 
 
 def test_stale_guard_covers_deletes_and_same_time_retries(worker, sandbox):

@@ -199,3 +199,47 @@ def test_secret_can_be_read_by_arn(secrets):
     arn = boto3.client("secretsmanager", region_name=REGION).describe_secret(SecretId=SECRET_ID)["ARN"]
     assert SecretCredentials(arn).get().instance_key == INSTANCE_KEY
     assert json.dumps(SecretCredentials(arn).get().extra) == "{}"
+
+
+def _failing_read(monkeypatch, exception):
+    creds = SecretCredentials(SECRET_ID)
+
+    def fail(*_args, **_kwargs):
+        raise exception
+
+    monkeypatch.setattr(creds.provider.client, "get_secret_value", fail)
+    return creds
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        (
+            "AccessDeniedException",
+            f"Access denied reading secret '{SECRET_ID}'; the function's role needs "
+            "secretsmanager:GetSecretValue on it",
+        ),
+        (
+            "KMSAccessDeniedException",
+            f"Secret '{SECRET_ID}' could not be decrypted; the function's role needs ",
+        ),
+        ("ThrottlingException", f"Could not read secret '{SECRET_ID}' (ThrottlingException)"),
+        ("", f"Could not read secret '{SECRET_ID}' (ClientError)"),
+    ],
+)
+def test_read_errors_say_exactly_what_to_do(secrets, monkeypatch, code, message):
+    from botocore.exceptions import ClientError
+
+    error = ClientError({"Error": {"Code": code, "Message": "x"}}, "GetSecretValue")
+    with pytest.raises(errors.CredentialsError) as caught:
+        _failing_read(monkeypatch, error).get()
+    assert str(caught.value).startswith(message)
+
+
+def test_a_read_error_without_an_aws_answer_names_its_type(secrets, monkeypatch):
+    from botocore.exceptions import EndpointConnectionError
+
+    error = EndpointConnectionError(endpoint_url="https://secretsmanager.eu-west-1.amazonaws.com")
+    with pytest.raises(errors.CredentialsError) as caught:
+        _failing_read(monkeypatch, error).get()
+    assert str(caught.value) == f"Could not read secret '{SECRET_ID}' (EndpointConnectionError)"
