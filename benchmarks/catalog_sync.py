@@ -52,18 +52,15 @@ def _env() -> None:
 def _aws(sandbox) -> None:
     import boto3
 
+    from scripts.local_aws import create_sync_state_table
+
     sm = boto3.client("secretsmanager")
     sm.create_secret(
         Name="bench/tweakwise",
         SecretString=json.dumps({"instance_key": sandbox.instance_key, "access_token": sandbox.access_token}),
     )
     sm.create_secret(Name="bench/webhook", SecretString=json.dumps({"signing_secret": "b" * 32}))
-    boto3.client("dynamodb").create_table(
-        TableName="bench-sync-state",
-        AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_sync_state_table(boto3.client("dynamodb"), "bench-sync-state")
     sqs = boto3.client("sqs")
     os.environ["DEAD_LETTER_QUEUE_URL"] = sqs.create_queue(
         QueueName="bench-dlq.fifo", Attributes={"FifoQueue": "true"}

@@ -46,11 +46,12 @@ def run(
         os.environ.update(saved)
 
 
-def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
+def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:  # noqa: PLR0915 - one story
     import boto3
     from moto import mock_aws
 
     from conftest import FakeContext, api_event, load_handler, signed_headers, sqs_event
+    from scripts.local_aws import create_sync_state_table
     from scripts.sandbox import Faults, Sandbox
 
     os.environ.update(
@@ -72,12 +73,7 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
         sm, sqs = boto3.client("secretsmanager"), boto3.client("sqs")
         sm.create_secret(Name="faults/tweakwise", SecretString=json.dumps(box.secret()))
         sm.create_secret(Name="faults/webhook", SecretString=json.dumps({"signing_secret": "f" * 32}))
-        boto3.client("dynamodb").create_table(
-            TableName="faults-sync-state",
-            AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_sync_state_table(boto3.client("dynamodb"), "faults-sync-state")
         fifo = {"FifoQueue": "true"}
         dlq = sqs.create_queue(QueueName="faults-dlq.fifo", Attributes=fifo)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][

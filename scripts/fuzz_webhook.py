@@ -5,52 +5,24 @@ from docs/catalog-webhook.openapi.yaml with every request signed (scripts/fuzz_h
 from __future__ import annotations
 
 import os
-import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.local_process import api_url, running, signing_secret  # noqa: E402 - after the path
+
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
-
-
-def start_bundle() -> tuple[subprocess.Popen, str, str]:
-    """The local runner on a free port: (process, API URL, signing secret)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
-    process = subprocess.Popen(
-        [sys.executable, "scripts/local_run.py", "--api-port", "0"],
-        cwd=ROOT,
-        env={**env, "POWERTOOLS_LOG_LEVEL": "ERROR"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    banner = []
-    deadline = time.monotonic() + 120
-    for line in process.stdout:
-        banner.append(line)
-        if line.strip() == "ready" or time.monotonic() > deadline:
-            break
-    text = "".join(banner)
-    api = re.search(r"POST (http://127\.0\.0\.1:\d+)/webhooks/catalog", text)
-    secret = re.search(r"signing\s+(\S+) \(local", text)
-    if not (api and secret):
-        process.kill()
-        sys.exit(f"the local bundle did not start:\n{text}")
-    # Keep reading its output so it never blocks on a full pipe.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
-    return process, api[1], secret[1]
 
 
 def main() -> int:
     schemathesis = sys.argv[1]
     max_examples = sys.argv[2] if len(sys.argv) > 2 else "150"
-    process, api, secret = start_bundle()
-    try:
+    command = [sys.executable, "scripts/local_run.py", "--api-port", "0"]
+    with running(command, {"POWERTOOLS_LOG_LEVEL": "ERROR"}) as (_process, banner):
+        api, secret = api_url(banner), signing_secret(banner)
         env = {
             **os.environ,
             "SCHEMATHESIS_HOOKS": "scripts.fuzz_hooks",
@@ -63,12 +35,6 @@ def main() -> int:
         for mode in ("positive", "negative"):
             failed |= _run(schemathesis, api, max_examples, mode, env)
         return failed
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _run(schemathesis: str, api: str, max_examples: str, mode: str, env: dict[str, str]) -> int:

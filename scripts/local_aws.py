@@ -107,3 +107,16 @@ def sqs_event(
             }
         )
     return {"Records": records}
+
+
+def create_sync_state_table(dynamodb: Any, name: str) -> None:
+    """The sync state table as template.yaml declares it (SyncStateTable), for tests and benchmarks."""
+    from scripts.cfn import load_template
+
+    props = load_template()["Resources"]["SyncStateTable"]["Properties"]
+    dynamodb.create_table(
+        TableName=name,
+        AttributeDefinitions=props["AttributeDefinitions"],
+        KeySchema=props["KeySchema"],
+        BillingMode="PAY_PER_REQUEST",
+    )

@@ -7,15 +7,21 @@ import os
 from pathlib import Path
 
 import boto3
+import hypothesis
 import pytest
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
-from scripts.local_aws import sqs_event  # noqa: F401 - re-exported for the tests
+from scripts.local_aws import create_sync_state_table, sqs_event  # noqa: F401 - re-exported for the tests
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests draw 150 examples; `make mutation` runs them once per mutant, with fewer.
+hypothesis.settings.register_profile("default", max_examples=150)
+hypothesis.settings.register_profile("mutation", max_examples=25)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 REGION = "eu-west-1"
 SECRET_ID = "tweakwise/test"
 INSTANCE_KEY = "inst-4f1c2a"
@@ -186,12 +192,7 @@ def catalog_aws(secrets):
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
         },
     )["QueueUrl"]
-    boto3.client("dynamodb", region_name=REGION).create_table(
-        TableName="sync-state",
-        AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_sync_state_table(boto3.client("dynamodb", region_name=REGION), "sync-state")
     secrets({"signing_secret": SIGNING_SECRET}, secret_id=WEBHOOK_SECRET_ID)
     return {"sqs": sqs, "queue": queue, "dlq": dlq, "table": "sync-state"}
 

@@ -27,6 +27,7 @@ from conftest import (
     signed_headers,
     sqs_event,
 )
+from scripts.local_aws import create_sync_state_table
 
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
 logging.getLogger().setLevel(logging.DEBUG)
@@ -49,12 +50,7 @@ def main(api_url: str) -> None:
         fifo = {"FifoQueue": "true"}
         queue = sqs.create_queue(QueueName="catalog.fifo", Attributes=fifo)["QueueUrl"]
         dlq = sqs.create_queue(QueueName="catalog-dlq.fifo", Attributes=fifo)["QueueUrl"]
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName="sync-state",
-            AttributeDefinitions=[{"AttributeName": "entity", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "entity", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_sync_state_table(boto3.client("dynamodb", region_name=REGION), "sync-state")
         env = {
             "TWEAKWISE_SECRET_ID": SECRET_ID,
             "TWEAKWISE_API_URL": api_url,

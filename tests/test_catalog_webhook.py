@@ -278,7 +278,7 @@ bodies = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     body=bodies, timestamp=header_values, signature=header_values, sign_it=st.booleans(), b64=st.booleans()
 )

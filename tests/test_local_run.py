@@ -5,62 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import re
-import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 
 import pytest
 import requests
 
 from conftest import ROOT
-
-CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
-
-
-@contextmanager
-def running(command: list[str], env: dict[str, str] | None = None):
-    """Start the runner, wait for "ready", yield (process, banner); stop it with Ctrl-C."""
-    process = subprocess.Popen(  # noqa: S603 - our own runner
-        command,
-        cwd=ROOT,
-        env={**CLEAN_ENV, **(env or {})},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    banner = []
-    deadline = time.monotonic() + 120
-    try:
-        for line in process.stdout:
-            banner.append(line)
-            if line.strip() == "ready" or time.monotonic() > deadline:
-                break
-        assert banner and banner[-1].strip() == "ready", "".join(banner)
-        yield process, "".join(banner)
-    finally:
-        # Ctrl-C for the runner itself (under make: make's child), as a terminal would deliver it to it.
-        children = subprocess.run(  # noqa: S603
-            ["pgrep", "-P", str(process.pid)],  # noqa: S607
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.split()
-        target = int(children[0]) if command[0] == "make" and children else process.pid
-        os.kill(target, signal.SIGINT)
-        try:
-            process.rest = process.communicate(timeout=20)[0]
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            raise
+from scripts.local_process import CLEAN_ENV, api_url, running, signing_secret
 
 
 def _api(banner: str) -> str:
-    return re.search(r"POST (http://127\.0\.0\.1:\d+)/webhooks/catalog", banner)[1]
+    return api_url(banner)
 
 
 def _signed_post(api: str, secret: str, events: list[dict]) -> requests.Response:
@@ -87,7 +44,7 @@ def _wait_for(api: str, check, timeout: float = 30.0) -> dict:
 def test_a_signed_webhook_reaches_the_sandbox_end_to_end():
     with running([sys.executable, "scripts/local_run.py", "--api-port", "0"]) as (_process, banner):
         api = _api(banner)
-        secret = re.search(r"signing\s+(\S+) \(local", banner)[1]
+        secret = signing_secret(banner)
         assert "openssl dgst -sha256 -hmac" in banner and "/_local/status" in banner
         event = {
             "id": "e2e-1",
@@ -122,7 +79,7 @@ def test_injected_faults_are_retried_until_every_event_is_applied():
     command = [sys.executable, "scripts/local_run.py", "--api-port", "0", "--faults", "5xx=0.5,seed=3"]
     with running(command) as (_process, banner):
         api = _api(banner)
-        secret = re.search(r"signing\s+(\S+) \(local", banner)[1]
+        secret = signing_secret(banner)
         events = [{"id": f"f-{i}", "type": "item.delete", "itemId": f"F{i}"} for i in range(5)]
         assert _signed_post(api, secret, events).status_code == 202
 
@@ -151,7 +108,7 @@ def test_a_failing_task_shows_the_alarm_path():
 def test_make_run_starts_takes_one_webhook_and_stops():
     with running(["make", "--no-print-directory", "run", "API_PORT=0"]) as (process, banner):
         api = _api(banner)
-        secret = re.search(r"signing\s+(\S+) \(local", banner)[1]
+        secret = signing_secret(banner)
         event = {"id": "smoke", "type": "item.delete", "itemId": "nothing-here"}
         assert _signed_post(api, secret, [event]).status_code == 202
         _wait_for(api, lambda s: s["queues"]["CatalogQueue"]["ApproximateNumberOfMessages"] == 0)

@@ -1,0 +1,72 @@
+"""`make run` as a child process: started, read until "ready", driven from outside, stopped with Ctrl-C.
+Used by the tests of the runner and by the webhook fuzz (scripts/fuzz_webhook.py)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# The runner decides its own credentials and endpoints: nothing of the caller's AWS or Tweakwise setup.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
+    """Start the runner, wait for "ready", yield (process, banner); stop it with Ctrl-C. Its later output
+    is read all along (a full pipe would stall it) and is `process.rest` once it stopped."""
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**CLEAN_ENV, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    banner: list[str] = []
+    rest: list[str] = []
+    reader = threading.Thread(target=lambda: rest.extend(process.stdout), daemon=True)
+    deadline = time.monotonic() + 120
+    try:
+        for line in process.stdout:
+            banner.append(line)
+            if line.strip() == "ready" or time.monotonic() > deadline:
+                break
+        if not banner or banner[-1].strip() != "ready":
+            raise RuntimeError("the local bundle did not start:\n" + "".join(banner))
+        reader.start()
+        yield process, "".join(banner)
+    finally:
+        # Ctrl-C for the runner itself (under make: make's child), as a terminal would deliver it to it.
+        children = subprocess.run(
+            ["pgrep", "-P", str(process.pid)], capture_output=True, text=True, check=False
+        ).stdout.split()
+        target = int(children[0]) if command[0] == "make" and children else process.pid
+        os.kill(target, signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        finally:
+            if reader.is_alive() or reader.ident:
+                reader.join(timeout=5)
+            else:
+                rest.extend(process.stdout)
+            process.rest = "".join(rest)
+
+
+def api_url(banner: str) -> str:
+    return re.search(r"POST (http://127\.0\.0\.1:\d+)/webhooks/catalog", banner)[1]
+
+
+def signing_secret(banner: str) -> str:
+    return re.search(r"signing\s+(\S+) \(local", banner)[1]
