@@ -198,13 +198,13 @@ class TweakwiseClient:
             raise RequestTimeoutError(method, shown, None, "no time left before the function's deadline")
         return (min(self.connect_timeout, remaining), min(self.read_timeout, remaining))
 
-    def _subsegment(self, method: str, shown: str) -> Any:
+    def _subsegment(self) -> Any:
         if self.tracer is None or self.tracer.disabled:
             return contextlib.nullcontext(None)
         return self.tracer.provider.in_subsegment(name=urlsplit(self.base_url).netloc, namespace="remote")
 
     def _send(self, method, path, shown, creds: Credentials, *, body, query) -> requests.Response:
-        with self._subsegment(method, shown) as subsegment:
+        with self._subsegment() as subsegment:
             if subsegment is not None:
                 subsegment.put_http_meta("method", method)
                 subsegment.put_http_meta("url", self.base_url + shown)
