@@ -168,6 +168,7 @@ def test_no_secret_in_logs_metrics_traces_or_dead_letters(kind):
     if kind == "echo":
         assert "DEAD-LETTER" in output
         assert "weird" in output  # the status answer was logged, scrubbed
+    print(f"leak scan ({kind}): {len(output.splitlines())} lines, {len(daemon.documents)} X-Ray documents")
     assert _leaks(output) == {}, "secret values in logs, metrics, errors or dead letters"
     assert _leaks(traces) == {}, "secret values in X-Ray documents"
 
