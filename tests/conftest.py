@@ -29,6 +29,14 @@ ACCESS_TOKEN = "tok-SECRET-9b8e7d6c5a4f3e2d1c0b"
 
 
 @pytest.fixture(autouse=True)
+def _fresh_container():
+    """Each test starts as a new container: no secret value remembered by an earlier one."""
+    from tweakwise import secrecy
+
+    secrecy.forget()
+
+
+@pytest.fixture(autouse=True)
 def aws_env(monkeypatch):
     """Fake AWS credentials and a region: nothing can reach a real account."""
     for key in [k for k in os.environ if k.startswith(("AWS_", "TWEAKWISE_", "POWERTOOLS_"))]:

@@ -54,6 +54,12 @@ def remember(*values: object) -> None:
         _known = tuple(sorted(new.union(_known), key=len, reverse=True))
 
 
+def forget() -> None:
+    """Forget every remembered value (tests start each case from a clean container)."""
+    global _known  # noqa: PLW0603
+    _known = ()
+
+
 def scrub(text: str) -> str:
     """The text with every known secret value and every GUID replaced by ***."""
     for value in _known:
