@@ -720,3 +720,83 @@ def test_string_limits_are_told_in_characters():
         {"path": "id", "error": "String should have at least 1 character"},
         {"path": "itemId", "error": "String should have at most 100 characters"},
     ]
+
+
+def test_a_date_without_a_time_zone_is_told_how_to_write_one():
+    from pydantic import ValidationError
+
+    from tweakwise.events import EVENT_ADAPTER, error_list
+
+    with pytest.raises(ValidationError) as caught:
+        EVENT_ADAPTER.validate_python({**_upsert(), "occurredAt": "2026-11-28T10:00:00"})
+    assert error_list(caught.value) == [
+        {
+            "path": "occurredAt",
+            "error": "Value error, must be an RFC 3339 date-time string with a time zone, "
+            "e.g. 2026-11-28T10:00:00Z",
+        }
+    ]
+
+
+def test_queued_bodies_carry_only_the_fields_sent(webhook, catalog_aws):
+    event = {**_upsert(brand="B"), "occurredAt": "2026-11-28T10:00:00Z"}
+    assert webhook({"events": [event]})["statusCode"] == 202
+    [message] = _queued(catalog_aws)
+    assert json.loads(message["Body"]) == {
+        "id": "e1",
+        "type": "item.upsert",
+        "occurredAt": "2026-11-28T10:00:00Z",
+        "item": {"id": "SKU-1", "name": "Shoe", "price": 10, "stock": 1, "brand": "B"},
+    }
+
+
+def _entry(body_bytes: int) -> dict:
+    attributes = {"type": {"DataType": "String", "StringValue": "item.upsert"}}  # 4 + 6 + 11 bytes
+    return {
+        "Id": "0",
+        "MessageBody": "é" * (body_bytes // 2) + "x" * (body_bytes % 2),
+        "MessageAttributes": attributes,
+    }
+
+
+def test_an_entry_is_measured_as_sqs_counts_it():
+    from tweakwise.webhook import _size
+
+    assert _size(_entry(100)) == 100 + 21
+    assert _size(_entry(0)) == 21
+
+
+def test_the_message_size_limit_holds_at_its_value():
+    from tweakwise.webhook import MAX_MESSAGE_BYTES, batches, oversized
+
+    exact, over = _entry(MAX_MESSAGE_BYTES - 21), _entry(MAX_MESSAGE_BYTES - 20)
+    assert oversized([exact]) == []
+    assert oversized([exact, over]) == [
+        {"path": "events[1]", "error": f"the event is over {MAX_MESSAGE_BYTES} bytes once queued"}
+    ]
+    assert [len(c) for c in batches([exact, exact])] == [1, 1]
+    half = _entry(MAX_MESSAGE_BYTES // 2 - 21)
+    assert [len(c) for c in batches([half, half, half])] == [2, 1]  # two halves fill a batch exactly
+    assert [len(c) for c in batches([_entry(10)] * 25)] == [10, 10, 5]
+
+
+def test_queue_failures_are_logged_with_what_sqs_said(webhook, catalog_aws, monkeypatch, tweakwise_log):
+    def refuse(QueueUrl, Entries):
+        failed = [{"Id": e["Id"], "Code": "InvalidMessageContents", "SenderFault": True} for e in Entries[:2]]
+        failed.append({"Id": Entries[2]["Id"], "Code": "InternalError", "SenderFault": False})
+        return {"Successful": [], "Failed": failed}
+
+    send = webhook.module.sqs.send_message_batch
+    monkeypatch.setattr(webhook.module.sqs, "send_message_batch", refuse)
+    assert webhook({"events": [_upsert(str(i), f"S{i}") for i in range(3)]})["statusCode"] == 503
+    assert (
+        "Webhook could not queue 3 events: SQS refused 3 messages (InternalError, InvalidMessageContents)"
+        in (tweakwise_log)
+    )
+    tweakwise_log.clear()
+    catalog_aws["sqs"].delete_queue(QueueUrl=catalog_aws["queue"])
+    monkeypatch.setattr(webhook.module.sqs, "send_message_batch", send)
+    assert webhook({"events": [_upsert("x")]})["statusCode"] == 503
+    assert tweakwise_log == [
+        "Webhook could not queue 1 events: SQS send_message_batch failed: QueueDoesNotExist"
+    ]

@@ -487,3 +487,24 @@ def test_an_unknown_category_key_says_which():
         refs.require(["known", "new"])
     refs.forget("known")
     assert refs._ids == {}
+
+
+def test_lookups_of_different_category_keys_do_not_wait_for_each_other():
+    from tweakwise.sync import CategoryRefs, StaleGuard
+
+    both_in = threading.Barrier(2, timeout=5)
+
+    class Client:
+        def get_category_by_key(self, key):
+            both_in.wait()  # returns only when the other key's lookup is under way too
+            return {"CategoryId": len(key)}
+
+    refs = CategoryRefs(Client())
+    found = {}
+    threads = [threading.Thread(target=lambda k=k: found.update({k: refs.find(k)})) for k in ("ab", "abc")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == {"ab": 2, "abc": 3}
+    assert StaleGuard(None, "t").ttl_seconds == 30 * 86400  # the default guard lifetime

@@ -142,7 +142,7 @@ class JsonSecret(Generic[T]):
     def _read_error(self, exc: Exception) -> CredentialsError:
         # Powertools wraps the botocore ClientError; its code says which of our hints applies.
         cause = exc.__cause__ or exc.__context__
-        code = getattr(cause, "response", {}).get("Error", {}).get("Code", "")
+        code = getattr(cause, "response", {}).get("Error", {}).get("Code")
         sid = self.secret_id
         if code in _NOT_FOUND_CODES:
             text = f"Secret {sid!r} was not found; check {self.SECRET_ID_ENV} and the region, or create it"
