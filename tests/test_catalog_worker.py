@@ -508,3 +508,56 @@ def test_lookups_of_different_category_keys_do_not_wait_for_each_other():
         thread.join()
     assert found == {"ab": 2, "abc": 3}
     assert StaleGuard(None, "t").ttl_seconds == 30 * 86400  # the default guard lifetime
+
+
+def _peak_in_flight(tweakwise, paths):
+    """Answer PATCHes of `paths` after 100 ms each; return the list holding the peak of calls in flight."""
+    active, peak, lock = [0], [0], threading.Lock()
+
+    def slow(_request):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.1)
+        with lock:
+            active[0] -= 1
+        return Response("{}", content_type="application/json")
+
+    for path in paths:
+        tweakwise.expect_request(path, method="PATCH").respond_with_handler(slow)
+    return peak
+
+
+@pytest.mark.parametrize(("concurrency", "peak"), [("1", 1), ("0", 1), ("2", 2)])
+def test_worker_concurrency_bounds_the_entities_in_flight(
+    catalog_aws, tweakwise, monkeypatch, concurrency, peak
+):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY=concurrency)
+    found = _peak_in_flight(tweakwise, ["/item/A", "/item/B"])
+    response = worker.lambda_handler(_records(_upsert("a", "A"), _upsert("b", "B")), FakeContext())
+    assert response == {"batchItemFailures": []}
+    assert found[0] == peak  # two entities: in parallel only when two workers are allowed
+
+
+def test_records_without_a_group_are_independent(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY="3")
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
+    found = _peak_in_flight(tweakwise, ["/item/B", "/item/C"])
+    event = _records(_upsert("a", "A"), _upsert("b", "B"), _upsert("c", "C"))
+    for record in event["Records"]:  # a standard queue's records: no MessageGroupId
+        del record["attributes"]["MessageGroupId"]
+    response = worker.lambda_handler(event, FakeContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}  # B and C did not wait for A
+    assert found[0] == 2
+
+
+def test_later_records_of_a_failed_group_are_reported_failed_and_not_tried(
+    catalog_aws, tweakwise, monkeypatch
+):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
+    tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
+    event = _records(_upsert("a1", "A"), _upsert("a2", "A"), _upsert("b1", "B"), _upsert("a3", "A"))
+    response = worker.lambda_handler(event, FakeContext())
+    assert response == {"batchItemFailures": [{"itemIdentifier": f"m-{i}"} for i in (0, 1, 3)]}
+    assert [r.path for r, _ in tweakwise.log].count("/item/A") == 1
