@@ -800,3 +800,35 @@ def test_queue_failures_are_logged_with_what_sqs_said(webhook, catalog_aws, monk
     assert tweakwise_log == [
         "Webhook could not queue 1 events: SQS send_message_batch failed: QueueDoesNotExist"
     ]
+
+
+def test_union_errors_are_joined_and_field_names_are_kept_whole(webhook, catalog_aws):
+    answer = webhook({"events": [_upsert(attributes={"XL": 5, "size (EU)": ["ok"]})]})
+    assert answer["statusCode"] == 400
+    assert answer["json"]["errors"] == [
+        {
+            "path": "events[0].item.attributes.XL",
+            "error": "Input should be a valid string or Input should be a valid list",
+        }
+    ]
+
+
+def test_a_signature_that_is_not_ascii_is_refused_as_malformed(webhook, catalog_aws):
+    raw = json.dumps({"events": [_upsert()]}).encode()
+    headers = {**signed_headers(raw), "x-signature": "sha256=" + "é" * 64}
+    answer = webhook(raw, headers, sign_it=False)
+    assert answer["statusCode"] == 401
+    assert answer["json"]["message"] == "Unauthorized: x-signature must look like sha256=<hex>"
+
+
+def test_a_signing_secret_of_the_wrong_shape_names_the_secret():
+    from tweakwise.errors import CredentialsError
+    from tweakwise.webhook import SigningSecrets
+
+    with pytest.raises(CredentialsError) as caught:
+        SigningSecrets("hooks/secret").parse("just a string")
+    assert caught.value.secret_id == "hooks/secret"
+    assert str(caught.value) == (
+        "Secret 'hooks/secret' must be a JSON object with 'signing_secret' (and optionally "
+        "'previous_signing_secret')"
+    )

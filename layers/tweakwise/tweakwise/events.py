@@ -202,17 +202,13 @@ _BRANCH_NAMES = frozenset({"str", "int", "float", "bool", "list", "dict", *EVENT
 
 
 def _is_branch(part: str) -> bool:
-    return (
-        part in _BRANCH_NAMES
-        or any(c in part for c in "[(")
-        or part.startswith(("constrained-", "function-"))
-    )
+    return part in _BRANCH_NAMES or any(c in part for c in "[(") or part.startswith("constrained-")
 
 
 def error_list(exc: ValidationError) -> list[dict[str, str]]:
     """pydantic errors as [{"path": "events[0].item.price", "error": "..."}], one per offending field."""
     by_path: dict[str, list[str]] = {}
-    for err in exc.errors(include_url=False, include_input=False):
+    for err in exc.errors():
         path = ""
         for part in err["loc"]:
             if isinstance(part, int):
