@@ -832,3 +832,79 @@ def test_a_signing_secret_of_the_wrong_shape_names_the_secret():
         "Secret 'hooks/secret' must be a JSON object with 'signing_secret' (and optionally "
         "'previous_signing_secret')"
     )
+
+
+def test_every_refusal_says_what_to_do(webhook, catalog_aws, monkeypatch):
+    from tweakwise.webhook import MAX_BODY_BYTES
+
+    event = api_event(b"{}", signed_headers(b"{}"), base64_encoded=True)
+    event["body"] = "!!"
+    answer = webhook.module.lambda_handler(event, FakeContext())
+    assert json.loads(answer["body"]) == {
+        "message": "The body is not valid base64 although API Gateway marked it so"
+    }
+    too_big = webhook(b"x" * (MAX_BODY_BYTES + 1))["json"]
+    assert too_big == {
+        "message": f"The body is over {MAX_BODY_BYTES} bytes; send at most 100 events per request"
+    }
+    assert webhook(b"[")["json"] == {
+        "message": "The body is not valid JSON",
+        "errors": [{"path": "(body)", "error": "invalid JSON"}],
+        "errorCount": 1,
+    }
+    assert webhook({"events": []})["json"]["message"] == "The body does not match the catalog webhook schema"
+    assert webhook({"events": [_upsert()]})["json"] == {"accepted": 1}
+    catalog_aws["sqs"].delete_queue(QueueUrl=catalog_aws["queue"])
+    assert webhook({"events": [_upsert("e2")]})["json"] == {
+        "message": "The events could not be queued; retry the same request (it is deduplicated)"
+    }
+
+
+def test_a_body_with_a_lone_surrogate_is_checked_over_its_bytes_and_refused_as_json(webhook, catalog_aws):
+    text = '{"events": "\ud800"}'
+    raw = text.encode("utf-8", "surrogatepass")
+    event = api_event(b"{}", signed_headers(raw))
+    event["body"] = text
+    answer = webhook.module.lambda_handler(event, FakeContext())
+    assert answer["statusCode"] == 400
+
+
+def test_raw_body_of_an_event_without_one_is_empty():
+    from tweakwise.webhook import raw_body
+
+    assert raw_body({}) == b""
+    assert raw_body({"body": None, "isBase64Encoded": False}) == b""
+    assert raw_body({"body": "e30=", "isBase64Encoded": True}) == b"{}"
+
+
+def test_the_verifier_checks_against_the_time_it_is_given(webhook, catalog_aws):
+    verifier = webhook.module.verifier
+    body, then = b"{}", 1_000_000_000
+    headers = {"x-signature-timestamp": str(then), "x-signature": sign(SIGNING_SECRET, then, body)}
+    assert verifier.problem(headers, body, now=then + 10) is None
+    assert "300 s" in verifier.problem(headers, body)  # now: decades later
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"previous_signing_secret": "x" * 16},
+        {"signing_secret": "short"},
+        {"signing_secret": "x" * 16, "previous_signing_secret": 5},
+    ],
+)
+def test_every_signing_secret_error_names_the_secret(value):
+    from tweakwise.errors import CredentialsError
+    from tweakwise.webhook import SigningSecrets
+
+    with pytest.raises(CredentialsError) as caught:
+        SigningSecrets("hooks/secret").parse(value)
+    assert caught.value.secret_id == "hooks/secret"
+    assert str(caught.value).startswith("Secret 'hooks/secret' ")
+
+
+def test_an_empty_previous_key_is_skipped_and_the_current_one_still_counts():
+    from tweakwise.webhook import SigningSecrets
+
+    keys = SigningSecrets("s").parse({"previous_signing_secret": "", "signing_secret": "k" * 16})
+    assert keys == (b"k" * 16,)
