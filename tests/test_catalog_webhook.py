@@ -908,3 +908,26 @@ def test_an_empty_previous_key_is_skipped_and_the_current_one_still_counts():
 
     keys = SigningSecrets("s").parse({"previous_signing_secret": "", "signing_secret": "k" * 16})
     assert keys == (b"k" * 16,)
+
+
+def test_an_unreadable_signing_secret_is_a_logged_503_that_says_retry_later(
+    webhook, catalog_aws, tweakwise_log
+):
+    boto3.client("secretsmanager", region_name=REGION).delete_secret(
+        SecretId=WEBHOOK_SECRET_ID, ForceDeleteWithoutRecovery=True
+    )
+    answer = webhook({"events": [_upsert()]})
+    assert (answer["statusCode"], answer["json"]) == (
+        503,
+        {"message": "The webhook is not configured yet; retry later"},
+    )
+    assert tweakwise_log == [
+        f"Webhook cannot check signatures: Secret '{WEBHOOK_SECRET_ID}' was not found; "
+        "check WEBHOOK_SECRET_ID and the region, or create it"
+    ]
+
+
+def test_a_refused_signature_is_logged_with_its_reason(webhook, catalog_aws, tweakwise_log):
+    raw = json.dumps({"events": [_upsert()]}).encode()
+    webhook(raw, {**signed_headers(raw), "x-signature": "md5=1"}, sign_it=False)
+    assert tweakwise_log == ["Webhook refused: x-signature must look like sha256=<hex>"]
