@@ -249,19 +249,7 @@ def test_deletes_of_missing_things_are_done(catalog_aws, tweakwise, monkeypatch)
 
 def test_entities_of_one_batch_are_applied_concurrently(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY="5")
-    active, peak, lock = [0], [0], threading.Lock()
-
-    def slow(_request):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.2)
-        with lock:
-            active[0] -= 1
-        return Response("{}", content_type="application/json")
-
-    for i in range(10):
-        tweakwise.expect_request(f"/item/I{i}", method="PATCH").respond_with_handler(slow)
+    peak = _peak_in_flight(tweakwise, [f"/item/I{i}" for i in range(10)], pause=0.2)
     started = time.monotonic()
     response = worker.lambda_handler(_records(*[_upsert(f"e{i}", f"I{i}") for i in range(10)]), FakeContext())
     assert response == {"batchItemFailures": []}
@@ -510,15 +498,15 @@ def test_lookups_of_different_category_keys_do_not_wait_for_each_other():
     assert StaleGuard(None, "t").ttl_seconds == 30 * 86400  # the default guard lifetime
 
 
-def _peak_in_flight(tweakwise, paths):
-    """Answer PATCHes of `paths` after 100 ms each; return the list holding the peak of calls in flight."""
+def _peak_in_flight(tweakwise, paths, pause=0.1):
+    """Answer PATCHes of `paths` after `pause` seconds each; return the list holding the peak in flight."""
     active, peak, lock = [0], [0], threading.Lock()
 
     def slow(_request):
         with lock:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.1)
+        time.sleep(pause)
         with lock:
             active[0] -= 1
         return Response("{}", content_type="application/json")

@@ -185,13 +185,15 @@ def oversized(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
 def batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Entries in order, in SendMessageBatch calls of at most ten entries and MAX_MESSAGE_BYTES."""
     chunks: list[list[dict[str, Any]]] = []
-    size = 0
+    sizes: list[int] = []
     for entry in entries:
-        if not chunks or len(chunks[-1]) == SQS_BATCH or size + _size(entry) > MAX_MESSAGE_BYTES:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(entry)
-        size += _size(entry)
+        size = _size(entry)
+        if chunks and len(chunks[-1]) < SQS_BATCH and sizes[-1] + size <= MAX_MESSAGE_BYTES:
+            chunks[-1].append(entry)
+            sizes[-1] += size
+        else:
+            chunks.append([entry])
+            sizes.append(size)
     return chunks
 
 
