@@ -165,7 +165,7 @@ def worker_throughput(dynamodb: str) -> dict[str, float]:
             os.environ["WORKER_CONCURRENCY"] = workers
             handler = load_handler("catalog_worker")
             if dynamodb == "stand-in":
-                handler.sync.guard.dynamodb = DynamoDBStandIn(DYNAMODB_LATENCY)
+                handler.state.dynamodb = DynamoDBStandIn(DYNAMODB_LATENCY)
             batches = _batches(name)
             started = time.perf_counter()
             for event in batches:

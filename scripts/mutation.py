@@ -29,7 +29,8 @@ def stage() -> None:
 
 
 def main() -> int:
-    mutmut, rest = sys.argv[1], sys.argv[2:]
+    # Absolute: mutmut runs with the stage as its working directory.
+    mutmut, rest = str(Path(sys.argv[1]).resolve()), sys.argv[2:]
     stage()
     jobs = str(os.cpu_count() or 2)
     subprocess.run([mutmut, "run", "--max-children", jobs], cwd=STAGE, check=False)

@@ -68,9 +68,9 @@ def main(api_url: str) -> None:
         invoke(load_handler("catalog_monitor"), {})
 
         publisher = load_handler("publisher")
-        from tweakwise.publish import PublishState
+        from tweakwise.state import SyncState
 
-        PublishState(boto3.client("dynamodb", region_name=REGION), "sync-state").mark_changed()
+        SyncState(boto3.client("dynamodb", region_name=REGION), "sync-state").mark_changed()
         invoke(publisher, {})  # triggers the publish task
         invoke(publisher, {})  # reads its status
 

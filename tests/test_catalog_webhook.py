@@ -478,7 +478,7 @@ def test_bad_signatures_delay_a_rotated_key_by_the_refresh_interval_at_most(
     webhook, catalog_aws, secrets, monkeypatch
 ):
     from tweakwise import webhook as module
-    from tweakwise.credentials import DEFAULT_MAX_AGE
+    from tweakwise.credentials import SecretCredentials
 
     clock = _Clock()
     monkeypatch.setattr(module.time, "monotonic", clock)
@@ -500,7 +500,7 @@ def test_bad_signatures_delay_a_rotated_key_by_the_refresh_interval_at_most(
     assert webhook(fresh, signed_headers(fresh, NEW_SECRET), sign_it=False)["statusCode"] == 202
     assert reads.count(True) == 2
     assert module.REFRESH_INTERVAL == 5.0
-    assert module.SigningSecrets.DEFAULT_MAX_AGE == 60 < DEFAULT_MAX_AGE
+    assert module.SigningSecrets.DEFAULT_MAX_AGE == 60 < SecretCredentials.DEFAULT_MAX_AGE
 
 
 def test_the_refresh_is_due_only_after_the_whole_interval(webhook, catalog_aws, monkeypatch):
@@ -571,43 +571,72 @@ def test_signing_keys_of_16_characters_and_an_empty_previous_key_are_fine():
 # -- boundaries: each limit holds at its value and breaks one past it -----------------------------------
 
 
+def _refusal(keys, headers, body, now):
+    """The SignatureError verify_signature raises, or None when the request is authentic."""
+    from tweakwise.errors import SignatureError
+    from tweakwise.webhook import verify_signature
+
+    try:
+        verify_signature(keys, headers, body, now)
+    except SignatureError as exc:
+        return exc
+    return None
+
+
 def test_the_signature_window_is_300_seconds_inclusive():
-    from tweakwise.webhook import signature_problem
+    from tweakwise.errors import TimestampError
 
     body, now = b"{}", 1_800_000_000
     for skew in (-300, 0, 300):
         stamp = now + skew
         headers = {"x-signature-timestamp": str(stamp), "x-signature": sign(SIGNING_SECRET, stamp, body)}
-        assert signature_problem([SIGNING_SECRET.encode()], headers, body, now) is None, skew
+        assert _refusal([SIGNING_SECRET.encode()], headers, body, now) is None, skew
     for skew in (-301, 301):
         stamp = now + skew
         headers = {"x-signature-timestamp": str(stamp), "x-signature": sign(SIGNING_SECRET, stamp, body)}
-        assert "300 s" in signature_problem([SIGNING_SECRET.encode()], headers, body, now)
+        refusal = _refusal([SIGNING_SECRET.encode()], headers, body, now)
+        assert isinstance(refusal, TimestampError)
+        assert "300 s" in str(refusal)
 
 
 @pytest.mark.parametrize(
     ("stamp", "why"), [("9" * 12, "from now"), ("9" * 13, "unix seconds"), ("-5", "unix")]
 )
 def test_timestamps_are_at_most_12_digits(stamp, why):
-    from tweakwise.webhook import signature_problem
+    from tweakwise.errors import TimestampError
 
     headers = {"x-signature-timestamp": stamp, "x-signature": sign(SIGNING_SECRET, stamp, b"{}")}
-    assert why in signature_problem([SIGNING_SECRET.encode()], headers, b"{}", 1_800_000_000)
+    refusal = _refusal([SIGNING_SECRET.encode()], headers, b"{}", 1_800_000_000)
+    assert isinstance(refusal, TimestampError)
+    assert why in str(refusal)
+
+
+def test_each_refusal_has_its_own_type():
+    from tweakwise.errors import MalformedSignatureError, MissingSignatureError, SignatureMismatchError
+
+    now, keys = 1_800_000_000, [SIGNING_SECRET.encode()]
+    cases = [
+        ({"x-signature": sign(SIGNING_SECRET, now, b"{}")}, MissingSignatureError),
+        ({"x-signature-timestamp": str(now)}, MissingSignatureError),
+        ({"x-signature-timestamp": str(now), "x-signature": "md5=00"}, MalformedSignatureError),
+        ({"x-signature-timestamp": str(now), "x-signature": "sha256=00"}, SignatureMismatchError),
+    ]
+    for headers, kind in cases:
+        assert type(_refusal(keys, headers, b"{}", now)) is kind, headers
 
 
 def test_a_signature_must_match_one_of_the_keys_exactly():
-    from tweakwise.webhook import signature_problem
+    from tweakwise.errors import SignatureMismatchError
 
     body, now = b"{}", 1_800_000_000
     good = sign(SIGNING_SECRET, now, body)
     keys = [b"other-key-0123456789", SIGNING_SECRET.encode()]
-    assert (
-        signature_problem(keys, {"x-signature-timestamp": str(now), "x-signature": good}, body, now) is None
-    )
+    assert _refusal(keys, {"x-signature-timestamp": str(now), "x-signature": good}, body, now) is None
     for bad in (good[:-1], good + "0", good.upper(), " " + good[7:]):
         headers = {"x-signature-timestamp": str(now), "x-signature": bad}
-        assert signature_problem(keys, headers, body, now) is not None, bad
-    assert signature_problem([], {"x-signature-timestamp": str(now), "x-signature": good}, body, now)
+        assert _refusal(keys, headers, body, now) is not None, bad
+    refusal = _refusal([], {"x-signature-timestamp": str(now), "x-signature": good}, body, now)
+    assert isinstance(refusal, SignatureMismatchError)
 
 
 @pytest.mark.parametrize(("extra", "status"), [(0, 400), (1, 413)])
@@ -840,9 +869,7 @@ def test_every_refusal_says_what_to_do(webhook, catalog_aws, monkeypatch):
     event = api_event(b"{}", signed_headers(b"{}"), base64_encoded=True)
     event["body"] = "!!"
     answer = webhook.module.lambda_handler(event, FakeContext())
-    assert json.loads(answer["body"]) == {
-        "message": "The body is not valid base64 although API Gateway marked it so"
-    }
+    assert json.loads(answer["body"]) == {"message": "The body is not valid base64 although it is marked so"}
     too_big = webhook(b"x" * (MAX_BODY_BYTES + 1))["json"]
     assert too_big == {
         "message": f"The body is over {MAX_BODY_BYTES} bytes; send at most 100 events per request"
@@ -869,20 +896,30 @@ def test_a_body_with_a_lone_surrogate_is_checked_over_its_bytes_and_refused_as_j
     assert answer["statusCode"] == 400
 
 
-def test_raw_body_of_an_event_without_one_is_empty():
-    from tweakwise.webhook import raw_body
+def test_a_request_without_a_body_has_an_empty_one():
+    from tweakwise.webhook import WebhookRequest
 
-    assert raw_body({}) == b""
-    assert raw_body({"body": None, "isBase64Encoded": False}) == b""
-    assert raw_body({"body": "e30=", "isBase64Encoded": True}) == b"{}"
+    assert WebhookRequest({}).raw_body() == b""
+    assert WebhookRequest({}, "e30=", base64_encoded=True).raw_body() == b"{}"
+
+
+def test_an_api_gateway_event_without_a_body_is_answered_as_an_empty_body(webhook, catalog_aws):
+    event = api_event(b"", signed_headers(b""))
+    del event["body"]
+    answer = webhook.module.lambda_handler(event, FakeContext())
+    assert answer["statusCode"] == 400
+    assert json.loads(answer["body"])["message"] == "The body is not valid JSON"
 
 
 def test_the_verifier_checks_against_the_time_it_is_given(webhook, catalog_aws):
     verifier = webhook.module.verifier
     body, then = b"{}", 1_000_000_000
     headers = {"x-signature-timestamp": str(then), "x-signature": sign(SIGNING_SECRET, then, body)}
-    assert verifier.problem(headers, body, now=then + 10) is None
-    assert "300 s" in verifier.problem(headers, body)  # now: decades later
+    from tweakwise.errors import TimestampError
+
+    verifier.verify(headers, body, now=then + 10)
+    with pytest.raises(TimestampError, match="300 s"):
+        verifier.verify(headers, body)  # now: decades later
 
 
 @pytest.mark.parametrize(

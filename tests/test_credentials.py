@@ -121,18 +121,19 @@ def test_values_invalid_in_a_header_are_refused_without_echoing_them(token):
 
 
 def test_missing_secret_id_env_is_explained(monkeypatch):
-    with pytest.raises(errors.CredentialsError, match="TWEAKWISE_SECRET_ID is not set"):
-        SecretCredentials.from_env()
+    monkeypatch.delenv("TWEAKWISE_SECRET_ID", raising=False)
+    with pytest.raises(errors.ConfigurationError, match="TWEAKWISE_SECRET_ID is not set"):
+        TweakwiseClient.from_env()
 
 
 def test_max_age_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("TWEAKWISE_SECRET_ID", "s")
-    assert SecretCredentials.from_env().max_age == 300
+    assert TweakwiseClient.from_env().credentials.max_age == 300
     monkeypatch.setenv("TWEAKWISE_SECRET_MAX_AGE", "60")
-    assert SecretCredentials.from_env().max_age == 60
+    assert TweakwiseClient.from_env().credentials.max_age == 60
     monkeypatch.setenv("TWEAKWISE_SECRET_MAX_AGE", "five")
-    with pytest.raises(errors.CredentialsError, match="TWEAKWISE_SECRET_MAX_AGE"):
-        SecretCredentials.from_env()
+    with pytest.raises(errors.ConfigurationError, match="TWEAKWISE_SECRET_MAX_AGE must be a whole number"):
+        TweakwiseClient.from_env()
 
 
 # -- rotation: the client re-reads the secret once on 401/403 ------------------------------------------

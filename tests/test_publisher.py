@@ -22,7 +22,9 @@ from scripts.sandbox import Faults
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
-from tweakwise.publish import Publisher, PublishState
+from tweakwise.publish import Publisher, PublishOutcome
+from tweakwise.state import PublishMarks, SyncState
+from tweakwise.tasks import TaskState
 
 
 class AtomicDynamoDB:
@@ -45,35 +47,31 @@ class AtomicDynamoDB:
 
 @pytest.fixture
 def world(catalog_aws, tasks_secret, sandbox):
-    state = PublishState(AtomicDynamoDB(boto3.client("dynamodb", region_name=REGION)), catalog_aws["table"])
+    state = SyncState(AtomicDynamoDB(boto3.client("dynamodb", region_name=REGION)), catalog_aws["table"])
     client = TweakwiseClient(SecretCredentials(SECRET_ID), sandbox.url, max_retries=0)
     return state, Publisher(client, state, max_publish_seconds=3600), sandbox
 
 
 def test_nothing_changed_means_no_publish(world):
     _state, publisher, sandbox = world
-    assert publisher.run(now=1000) == {
-        "published": False,
-        "reason": "nothing changed since the last publish",
-        "lastPublish": None,
-    }
+    assert publisher.run(now=1000) == PublishOutcome(False, "nothing changed since the last publish")
     assert sandbox.task_triggers == []
 
 
 def test_changes_are_published_once_and_never_while_a_publish_runs(world):
     state, publisher, sandbox = world
     state.mark_changed(now=1000)
-    assert publisher.run(now=1001)["published"] is True
+    assert publisher.run(now=1001).published is True
     assert sandbox.task_triggers == [PUBLISH_GUID]
     state.mark_changed(now=1002)  # a change while the publish runs
-    assert publisher.run(now=1003) == {"published": False, "reason": "a publish is still running"}
+    assert publisher.run(now=1003) == PublishOutcome(False, "a publish is still running")
     # the sandbox now reports the publish finished: the change made during it is published
     outcome = publisher.run(now=1004)
-    assert outcome["published"] is True and outcome["lastPublish"] == "finished"
+    assert outcome == PublishOutcome(True, "changes since the last publish", TaskState.FINISHED)
     assert sandbox.task_triggers == [PUBLISH_GUID, PUBLISH_GUID]
     publisher.run(now=1005)  # running
     outcome = publisher.run(now=1006)  # finished, nothing new
-    assert outcome == {
+    assert outcome.as_dict() == {
         "published": False,
         "reason": "nothing changed since the last publish",
         "lastPublish": "finished",
@@ -87,8 +85,8 @@ def test_a_publish_stuck_past_the_maximum_is_considered_over(world):
     publisher.run(now=1001)
     state.mark_changed(now=1002)
     sandbox.running_polls = 1000  # reports "Running" for a long while
-    assert publisher.run(now=2000)["published"] is False
-    assert publisher.run(now=1001 + 3601)["published"] is True
+    assert publisher.run(now=2000).published is False
+    assert publisher.run(now=1001 + 3601).published is True
 
 
 def test_concurrent_changes_and_publishers_give_exactly_one_publish(world):
@@ -113,11 +111,11 @@ def test_concurrent_changes_and_publishers_give_exactly_one_publish(world):
     for thread in threads:
         thread.join()
     state.mark_changed()  # in case every publisher ran before the first change landed
-    if not any(o["published"] for o in outcomes):
+    if not any(o.published for o in outcomes):
         outcomes.append(publisher.run())
-    assert sum(o["published"] for o in outcomes) == 1
+    assert sum(o.published for o in outcomes) == 1
     assert len(sandbox.task_triggers) == 1
-    reasons = {o["reason"] for o in outcomes if not o["published"]}
+    reasons = {o.reason for o in outcomes if not o.published}
     assert reasons <= {
         "another publisher started one",
         "nothing changed since the last publish",
@@ -131,8 +129,8 @@ def test_an_unreadable_status_right_after_a_start_counts_as_running(world):
     publisher.run(now=1001)
     state.mark_changed(now=1002)
     sandbox.task_polls.clear()  # the sandbox answers "Idle": a state this package cannot read
-    assert publisher.run(now=1010) == {"published": False, "reason": "a publish is still running"}
-    assert publisher.run(now=1001 + 301)["published"] is True  # after the grace period it is over
+    assert publisher.run(now=1010) == PublishOutcome(False, "a publish is still running")
+    assert publisher.run(now=1001 + 301).published is True  # after the grace period it is over
 
 
 def test_a_failed_trigger_is_retried_on_the_next_run(world):
@@ -141,9 +139,9 @@ def test_a_failed_trigger_is_retried_on_the_next_run(world):
     sandbox.faults = Faults.parse("5xx=1")
     with pytest.raises(errors.ServerError):
         publisher.run(now=1001)
-    assert state.read() == {"changedAt": 1000.0, "startedAt": 0.0, "running": False}
+    assert state.publish_marks() == PublishMarks(changed_at=1000.0, started_at=0.0, running=False)
     sandbox.faults = Faults()
-    assert publisher.run(now=1002)["published"] is True
+    assert publisher.run(now=1002).published is True
 
 
 def test_a_failed_publish_is_reported(world):
@@ -152,7 +150,7 @@ def test_a_failed_publish_is_reported(world):
     state.mark_changed(now=1000)
     publisher.run(now=1001)
     publisher.run(now=1002)  # running
-    assert publisher.run(now=1003)["lastPublish"] == "failed"
+    assert publisher.run(now=1003).last_publish == "failed"
 
 
 def test_no_publish_task_in_the_secret_is_a_clear_error(world, secrets):
@@ -166,7 +164,7 @@ def test_no_publish_task_in_the_secret_is_a_clear_error(world, secrets):
         errors.ConfigurationError, match=r"'publish' is not configured .*\(configured: import\)"
     ):
         publisher.run(now=1001)
-    assert state.read()["running"] is False
+    assert state.publish_marks().running is False
 
 
 def test_worker_marks_changes_and_the_publisher_function_publishes(world, catalog_aws, monkeypatch, capsys):

@@ -70,7 +70,7 @@ def test_bodies_the_client_sends_pass(client, sandbox):
 
 
 def test_a_rejected_body_comes_back_as_the_clients_validation_error(client):
-    with pytest.raises(errors.ValidationError) as caught:
+    with pytest.raises(errors.RejectedError) as caught:
         client.create_item({"ArticleNumber": "A", "Colour": "red"})
     assert "Additional properties are not allowed ('Colour' was unexpected)" in str(caught.value)
 

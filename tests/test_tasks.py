@@ -9,6 +9,7 @@ import pytest
 from conftest import ACCESS_TOKEN, IMPORT_GUID, INSTANCE_KEY, PUBLISH_GUID, TASKS, FakeContext, load_handler
 from tweakwise import tasks
 from tweakwise.credentials import Credentials
+from tweakwise.errors import TaskConfigError
 
 
 def _creds(tasks_value):
@@ -20,7 +21,7 @@ def test_task_guid_reads_the_named_task():
 
 
 def test_an_unknown_task_names_the_configured_ones_but_no_guid():
-    with pytest.raises(tasks.TaskConfigError) as caught:
+    with pytest.raises(TaskConfigError) as caught:
         tasks.task_guid(_creds(TASKS), "export", "tw/secret")
     text = str(caught.value)
     assert "Task 'export' is not configured in secret 'tw/secret' (configured: import, publish)" in text
@@ -29,15 +30,15 @@ def test_an_unknown_task_names_the_configured_ones_but_no_guid():
 
 @pytest.mark.parametrize("bad", ["not-a-guid", IMPORT_GUID[:-1], 42, "", None])
 def test_a_value_that_is_not_a_guid_is_refused_without_echoing_it(bad):
-    with pytest.raises(tasks.TaskConfigError, match="Task 'import' in secret 's' is not a GUID") as caught:
+    with pytest.raises(TaskConfigError, match="Task 'import' in secret 's' is not a GUID") as caught:
         tasks.task_guid(_creds({"import": bad, "publish": PUBLISH_GUID}), "import", "s")
     assert PUBLISH_GUID not in str(caught.value)
 
 
 def test_no_tasks_at_all():
-    with pytest.raises(tasks.TaskConfigError, match=r"\(configured: none\)"):
+    with pytest.raises(TaskConfigError, match=r"\(configured: none\)"):
         tasks.task_guid(Credentials(INSTANCE_KEY, ACCESS_TOKEN, {}), "import", "s")
-    with pytest.raises(tasks.TaskConfigError, match="must be an object"):
+    with pytest.raises(TaskConfigError, match="must be an object"):
         tasks.task_guid(_creds(["import"]), "import", "s")
 
 
@@ -103,7 +104,7 @@ def test_a_task_running_past_its_timeout_is_timed_out(runner, sandbox):
 
 
 def test_unconfigured_task_fails_the_invocation_clearly(runner, sandbox):
-    with pytest.raises(tasks.TaskConfigError, match="'export' is not configured"):
+    with pytest.raises(TaskConfigError, match="'export' is not configured"):
         runner.lambda_handler({"task": "export"}, FakeContext())
     with pytest.raises(ValueError, match="must name a task"):
         runner.lambda_handler({}, FakeContext())

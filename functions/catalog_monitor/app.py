@@ -1,24 +1,19 @@
 """Scheduled catalog monitor: publishes Tweakwise's product and category counts as CloudWatch metrics."""
 
-import os
-
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tweakwise.client import TweakwiseClient
-from tweakwise.monitor import (
-    CATEGORIES_METRIC,
-    INSTANCE_NAME_ENV,
-    PRODUCTS_METRIC,
-    read_catalog_stats,
-)
+from tweakwise.monitor import CATEGORIES_METRIC, PRODUCTS_METRIC, read_catalog_stats
 from tweakwise.secrecy import TRACER_PATCH_MODULES
+from tweakwise.settings import MetricsSettings
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
 tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
 metrics = Metrics()
+instance = MetricsSettings.from_env().instance_name
 client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
 
 
@@ -29,7 +24,7 @@ def lambda_handler(event: dict, context) -> dict:
     client.set_deadline(context)
     stats = read_catalog_stats(client)
     # The instance key is never a dimension: the instance is named by a template parameter.
-    metrics.add_dimension(name="Instance", value=os.environ.get(INSTANCE_NAME_ENV, "default"))
+    metrics.add_dimension(name="Instance", value=instance)
     metrics.add_metric(name=PRODUCTS_METRIC, unit=MetricUnit.Count, value=stats.total_products)
     metrics.add_metric(name=CATEGORIES_METRIC, unit=MetricUnit.Count, value=stats.total_categories)
     logger.info("Catalog stats published", extra=stats.as_dict())

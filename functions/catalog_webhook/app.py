@@ -1,27 +1,29 @@
 """Catalog webhook (API Gateway HTTP API): checks the signature and schema, queues events on SQS FIFO."""
 
-import os
-
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 from tweakwise.secrecy import TRACER_PATCH_MODULES
-from tweakwise.webhook import SigningSecrets, Verifier, handle_webhook
+from tweakwise.settings import WebhookSettings
+from tweakwise.webhook import SigningSecrets, Verifier, WebhookRequest, handle_webhook
 
 logger = Logger()
 copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
 tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
 app = APIGatewayHttpResolver()
+settings = WebhookSettings.from_env()
 sqs = boto3.client("sqs")
-verifier = Verifier(SigningSecrets.from_env())  # reads no secret until the first request
-QUEUE_URL = os.environ["CATALOG_QUEUE_URL"]
+# Reads no secret until the first request.
+verifier = Verifier(SigningSecrets(settings.signing_secret_id, settings.signing_secret_max_age))
 
 
 @app.post("/webhooks/catalog")
 def catalog_webhook() -> Response:
-    answer = handle_webhook(app.current_event.raw_event, verifier, sqs, QUEUE_URL)
+    event = app.current_event
+    request = WebhookRequest(event.headers or {}, event.body or "", bool(event.is_base64_encoded))
+    answer = handle_webhook(request, verifier, sqs, settings.queue_url)
     return Response(status_code=answer.status, content_type=content_types.APPLICATION_JSON, body=answer.body)
 
 

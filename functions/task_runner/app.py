@@ -25,5 +25,5 @@ def lambda_handler(event: dict, context) -> dict:
     if not isinstance(name, str) or not name:
         raise ValueError('The event must name a task: {"task": "<name>"}')
     if event.get("action", "trigger") == "status":
-        return tasks.status(client, name, event.get("startedAt"), event.get("timeoutSeconds"))
-    return tasks.trigger(client, name)
+        return tasks.status(client, name, event.get("startedAt"), event.get("timeoutSeconds")).as_dict()
+    return tasks.trigger(client, name).as_dict()

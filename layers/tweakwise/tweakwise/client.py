@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import time
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -16,42 +16,26 @@ from .credentials import Credentials, SecretCredentials
 from .errors import (
     ApiError,
     AuthenticationError,
-    ConfigurationError,
     ConnectionFailedError,
     NotFoundError,
     PathParameterError,
     RateLimitedError,
+    RejectedError,
     RequestTimeoutError,
     ServerError,
     UnexpectedResponseError,
-    ValidationError,
 )
+from .settings import DEFAULT_API_URL, ClientSettings
 from .transport import RETRY_METHODS, RETRY_STATUSES, Deadline, DeadlineRetry, build_session
 
 logger = logging.getLogger("tweakwise")
 
-DEFAULT_API_URL = "https://navigator-api.tweakwise.com"
-API_URL_ENV = "TWEAKWISE_API_URL"
-CONNECT_TIMEOUT_ENV = "TWEAKWISE_CONNECT_TIMEOUT"
-READ_TIMEOUT_ENV = "TWEAKWISE_READ_TIMEOUT"
-MAX_RETRIES_ENV = "TWEAKWISE_MAX_RETRIES"
 # Time kept back from the Lambda deadline so the handler can still log, flush metrics and answer.
 DEADLINE_MARGIN = 1.0
 # Path parameters that are secrets: error messages and logs show their names, not their values.
 SECRET_PATH_PARAMS = frozenset({"instance_key", "task_guid"})
-
-
-def _env_number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ConfigurationError(f"{name} must not be negative, got {raw!r}")
-    return value
+# The credentials were refused: the token may have been rotated.
+_REFUSED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
 
 
 def render_path(template: str, **params: Any) -> tuple[str, str]:
@@ -114,8 +98,6 @@ class TweakwiseClient:
         max_retry_after: float = 30.0,
         tracer: Any = None,
     ):
-        if not base_url.startswith(("https://", "http://")):
-            raise ConfigurationError(f"{API_URL_ENV} must be an http(s) URL, got {base_url!r}")
         self.credentials = credentials
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
@@ -144,16 +126,21 @@ class TweakwiseClient:
         self.session = build_session(retry)
 
     @classmethod
-    def from_env(cls, tracer: Any = None) -> TweakwiseClient:
-        """Build from environment variables. Reads no secret and makes no call."""
+    def from_settings(cls, settings: ClientSettings, tracer: Any = None) -> TweakwiseClient:
+        """Reads no secret and makes no call."""
         return cls(
-            SecretCredentials.from_env(),
-            os.environ.get(API_URL_ENV) or DEFAULT_API_URL,
-            connect_timeout=_env_number(CONNECT_TIMEOUT_ENV, 5.0),
-            read_timeout=_env_number(READ_TIMEOUT_ENV, 20.0),
-            max_retries=int(_env_number(MAX_RETRIES_ENV, 3)),
+            SecretCredentials(settings.secret_id, settings.secret_max_age),
+            settings.api_url,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_retries=settings.max_retries,
             tracer=tracer,
         )
+
+    @classmethod
+    def from_env(cls, tracer: Any = None) -> TweakwiseClient:
+        """Build from the environment (ClientSettings). Reads no secret and makes no call."""
+        return cls.from_settings(ClientSettings.from_env(), tracer)
 
     def set_deadline(self, context: Any) -> None:
         """Bound every call of this invocation by the Lambda context's remaining time."""
@@ -177,7 +164,7 @@ class TweakwiseClient:
         path, shown = render_path(template, **params)
         creds = self.credentials.get()
         response = self._send(method, path, shown, creds, body=body, query=query)
-        if response.status_code in (401, 403):
+        if response.status_code in _REFUSED:
             # The token may have been rotated: re-read the secret once and try again.
             logger.warning(
                 "Tweakwise %s %s answered %s; re-reading secret %s and retrying once",
@@ -257,19 +244,19 @@ class TweakwiseClient:
     @staticmethod
     def _error(method: str, shown: str, response: requests.Response) -> ApiError:
         status = response.status_code
-        if status in (401, 403):
+        if status in _REFUSED:
             return AuthenticationError(method, shown, status)
-        if status == 404:
+        if status == HTTPStatus.NOT_FOUND:
             return NotFoundError(method, shown, status)
-        if status == 400:
+        if status == HTTPStatus.BAD_REQUEST:
             message, errors = _validation_details(response)
-            return ValidationError(method, shown, status, message, errors)
-        if status == 429:
+            return RejectedError(method, shown, status, message, errors)
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
             retry_after = response.headers.get("Retry-After", "")
             return RateLimitedError(
                 method, shown, status, float(retry_after) if retry_after.isdigit() else None
             )
-        if status >= 500:
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             return ServerError(method, shown, status)
         return UnexpectedResponseError(method, shown, status)
 

@@ -7,20 +7,16 @@ which is how a rotated access token is picked up without a redeploy.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, TypeVar
 
 from . import secrecy
 from .errors import CredentialsError
+from .settings import ClientSettings
 
 T = TypeVar("T")
-
-SECRET_ID_ENV = "TWEAKWISE_SECRET_ID"  # noqa: S105 - a variable name, not a secret
-MAX_AGE_ENV = "TWEAKWISE_SECRET_MAX_AGE"
-DEFAULT_MAX_AGE = 300
 
 # A header value: visible ASCII, inner spaces allowed, no CR/LF, no leading or trailing white space.
 _HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
@@ -72,37 +68,19 @@ def parse_secret(secret_id: str, value: Any) -> Credentials:
 
 class JsonSecret(Generic[T]):
     """One Secrets Manager secret holding a JSON object, read through Powertools Parameters and cached
-    per container for `max_age` seconds. Creates its boto3 client on first use. Subclasses say which
-    environment variable names it and how its JSON becomes a value."""
+    per container for `max_age` seconds. Creates its boto3 client on first use. Subclasses say how its
+    JSON becomes a value, and which environment variable names the secret (for error hints)."""
 
-    SECRET_ID_ENV = SECRET_ID_ENV
-    MAX_AGE_ENV = MAX_AGE_ENV
-    DEFAULT_MAX_AGE = DEFAULT_MAX_AGE
-    DESCRIPTION = "Tweakwise secret"
+    NAMED_BY = ClientSettings.variable("secret_id")
+    DEFAULT_MAX_AGE: int = ClientSettings.default("secret_max_age")
     SHAPE = "a JSON object with 'instance_key' and 'access_token'"
 
-    def __init__(self, secret_id: str, max_age: int = DEFAULT_MAX_AGE, provider: Any = None):
-        if not secret_id:
-            raise CredentialsError(
-                f"Environment variable {self.SECRET_ID_ENV} is not set; it must hold the name or ARN of "
-                f"the {self.DESCRIPTION}"
-            )
+    def __init__(self, secret_id: str, max_age: int | None = None, provider: Any = None):
         self.secret_id = secret_id
-        self.max_age = max_age
+        self.max_age = self.DEFAULT_MAX_AGE if max_age is None else max_age
         self._provider = provider
         self._lock = threading.Lock()
         self._parsed: tuple[Any, T] | None = None
-
-    @classmethod
-    def from_env(cls) -> Self:
-        raw = os.environ.get(cls.MAX_AGE_ENV, "")
-        try:
-            max_age = int(raw) if raw else cls.DEFAULT_MAX_AGE
-        except ValueError:
-            raise CredentialsError(
-                f"{cls.MAX_AGE_ENV} must be a whole number of seconds, got {raw!r}"
-            ) from None
-        return cls(os.environ.get(cls.SECRET_ID_ENV, ""), max_age)
 
     def parse(self, value: Any) -> T:
         raise NotImplementedError
@@ -145,7 +123,7 @@ class JsonSecret(Generic[T]):
         code = getattr(cause, "response", {}).get("Error", {}).get("Code")
         sid = self.secret_id
         if code in _NOT_FOUND_CODES:
-            text = f"Secret {sid!r} was not found; check {self.SECRET_ID_ENV} and the region, or create it"
+            text = f"Secret {sid!r} was not found; check {self.NAMED_BY} and the region, or create it"
         elif code in _DENIED_CODES:
             text = (
                 f"Access denied reading secret {sid!r}; the function's role needs "
@@ -159,7 +137,7 @@ class JsonSecret(Generic[T]):
 
 
 class SecretCredentials(JsonSecret[Credentials]):
-    """The Tweakwise credentials secret named by TWEAKWISE_SECRET_ID."""
+    """The Tweakwise credentials secret (settings: ClientSettings.secret_id)."""
 
     def parse(self, value: Any) -> Credentials:
         return parse_secret(self.secret_id, value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from .secrecy import scrub
 
 
@@ -21,8 +23,48 @@ class ConfigurationError(TweakwiseError):
     """An environment variable or setting of this bundle is missing or invalid."""
 
 
+class TaskConfigError(ConfigurationError):
+    """A task named by the schedule or state machine has no valid GUID in the Tweakwise secret."""
+
+
 class PathParameterError(TweakwiseError, ValueError):
     """A value that cannot address a resource in a URL path ("", "." or ".."); nothing was sent."""
+
+
+class UnknownCategoryError(TweakwiseError):
+    """A category key that Tweakwise does not know (yet): retried, as its upsert may still be on its way."""
+
+
+class GroupSkippedError(TweakwiseError):
+    """Not tried: an earlier message of its SQS FIFO group failed, and it may not overtake that one."""
+
+
+class QueueError(TweakwiseError):
+    """SQS did not take every message; the sender retries the same request (it is deduplicated)."""
+
+
+class SignatureError(TweakwiseError):
+    """A webhook request that is not proven authentic (401). The message says why, and holds no key."""
+
+
+class MissingSignatureError(SignatureError):
+    pass
+
+
+class TimestampError(SignatureError):
+    """The signature timestamp is not whole unix seconds, or too far from now (a replay)."""
+
+
+class MalformedSignatureError(SignatureError):
+    pass
+
+
+class SignatureMismatchError(SignatureError):
+    """Well formed, but made with none of the known keys: the secret may have been rotated."""
+
+
+class BodyEncodingError(TweakwiseError, ValueError):
+    """The request body is not what its transport says it is (invalid base64)."""
 
 
 class ApiError(TweakwiseError):
@@ -34,7 +76,7 @@ class ApiError(TweakwiseError):
     def __init__(self, method: str, path: str, status: int | None, detail: str = ""):
         self.method = method
         self.path = path
-        self.status = status
+        self.status = _http_status(status)
         self.detail = detail = scrub(detail)
         where = f"{method} {path}" + (f" answered {status}" if status is not None else "")
         text = f"Tweakwise {where}"
@@ -56,7 +98,7 @@ class NotFoundError(ApiError):
     pass
 
 
-class ValidationError(ApiError):
+class RejectedError(ApiError):
     """Tweakwise rejected the request body (400). `errors` holds Tweakwise's own error strings."""
 
     def __init__(self, method: str, path: str, status: int, message: str, errors: list[str]):
@@ -89,3 +131,13 @@ class ConnectionFailedError(ApiError):
 
 class UnexpectedResponseError(ApiError):
     """Any other status, or a success body this package cannot read."""
+
+
+def _http_status(status: int | None) -> HTTPStatus | int | None:
+    """An HTTPStatus where the code has one; Tweakwise may answer any other number."""
+    if status is None:
+        return None
+    try:
+        return HTTPStatus(status)
+    except ValueError:
+        return status

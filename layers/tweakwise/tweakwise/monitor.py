@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 
 from .client import TweakwiseClient
 
-INSTANCE_NAME_ENV = "TWEAKWISE_INSTANCE_NAME"
 PRODUCTS_METRIC = "TotalProducts"
 CATEGORIES_METRIC = "TotalCategories"
 

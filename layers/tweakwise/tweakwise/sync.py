@@ -2,9 +2,9 @@
 
 - `to_item_fields` (and `CatalogSync._upsert_category`) map the webhook contract to Tweakwise's field names.
 - `CategoryRefs` turns the shop's category keys into Tweakwise's numeric ids (cached per container).
-- `StaleGuard` keeps, per entity, the newest `occurredAt` applied (DynamoDB, conditional writes, TTL),
-  so a sender's late retry never reverts newer data.
-- `CatalogSync.apply` applies one queued event; a Tweakwise 400 goes to the dead-letter queue at once.
+- `CatalogSync.apply_record` claims the entity in the sync state table (`state.SyncState`: a late retry
+  never reverts newer data), applies one queued event and returns its `Outcome`; a Tweakwise 400 goes to
+  the dead-letter queue at once.
 - `ConcurrentFifoProcessor` runs the entities of one SQS batch in parallel, each entity in order.
 """
 
@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import threading
-import time
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import pydantic
-from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
-from aws_lambda_powertools.utilities.batch.base import BatchProcessor
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .client import TweakwiseClient
-from .dynamo import conditional_update
-from .errors import NotFoundError, PathParameterError, ValidationError
+from .errors import GroupSkippedError, NotFoundError, PathParameterError, RejectedError, UnknownCategoryError
 from .events import (
     EVENT_ADAPTER,
     CategoryDelete,
@@ -35,10 +33,17 @@ from .events import (
     ItemUpsert,
     error_list,
 )
+from .state import SyncState
 
 logger = logging.getLogger("tweakwise")
 
-APPLIED, STALE, REJECTED = "applied", "stale", "rejected"
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"  # a newer event for the entity was applied already
+    REJECTED = "rejected"  # moved to the dead-letter queue: retrying cannot help
+
+
 UNREADABLE = "unreadable"  # the EventType attribute of a dead letter whose body is no valid event
 
 
@@ -62,10 +67,6 @@ def to_item_fields(item: Item, category_ids: list[int] | None) -> dict[str, Any]
             for key, value in item.attributes.items()
         ]
     return fields
-
-
-class UnknownCategoryError(Exception):
-    """A category key that Tweakwise does not know (yet): retried, as its upsert may still be on its way."""
 
 
 class CategoryRefs:
@@ -111,54 +112,15 @@ class CategoryRefs:
             self._ids.pop(str(ref), None)
 
 
-class StaleGuard:
-    """Claims an entity for an event: succeeds unless a newer event for it was applied already."""
-
-    def __init__(self, dynamodb: Any, table: str, ttl_days: int = 30):
-        self.dynamodb = dynamodb
-        self.table = table
-        self.ttl_seconds = ttl_days * 86400
-
-    def claim(self, entity: str, occurred_at: datetime, event_id: str) -> bool:
-        # Claim before applying: a retry of this same event (equal time) claims again and re-applies,
-        # which is safe because every Tweakwise write here is an idempotent upsert or delete.
-        stamp = occurred_at.timestamp()
-        return conditional_update(
-            self.dynamodb,
-            TableName=self.table,
-            Key={"entity": {"S": entity}},
-            UpdateExpression="SET occurredAt = :t, eventId = :e, expiresAt = :x",
-            ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
-            ExpressionAttributeValues={
-                ":t": {"N": repr(stamp)},
-                ":e": {"S": event_id},
-                ":x": {"N": str(int(time.time()) + self.ttl_seconds)},
-            },
-        )
-
-
 class CatalogSync:
-    def __init__(
-        self,
-        client: TweakwiseClient,
-        guard: StaleGuard,
-        sqs: Any,
-        dead_letter_queue_url: str,
-    ):
+    def __init__(self, client: TweakwiseClient, state: SyncState, sqs: Any, dead_letter_queue_url: str):
         self.client = client
-        self.guard = guard
+        self.state = state
         self.sqs = sqs
         self.dead_letter_queue_url = dead_letter_queue_url
         self.categories = CategoryRefs(client)
-        self.counts: Counter[str] = Counter()
-        self._lock = threading.Lock()
 
-    def _count(self, outcome: str) -> str:
-        with self._lock:
-            self.counts[outcome] += 1
-        return outcome
-
-    def apply_record(self, record: Any) -> str:
+    def apply_record(self, record: SQSRecord) -> Outcome:
         """Record handler for the batch processor: raise to have SQS deliver the record again."""
         try:
             event = EVENT_ADAPTER.validate_json(record.body)
@@ -166,18 +128,21 @@ class CatalogSync:
             # A poison message never becomes valid: park it now, so the rest of its group goes on.
             reason = "; ".join(f"{e['path']}: {e['error']}" for e in error_list(exc))
             self._dead_letter(record, UNREADABLE, "", f"not a valid catalog event: {reason}")
-            return self._count(REJECTED)
+            return Outcome.REJECTED
         kind, ref = event.entity()
-        if event.occurredAt is not None and not self.guard.claim(f"{kind}#{ref}", event.occurredAt, event.id):
+        claimed = event.occurredAt is None or self.state.claim_entity(
+            f"{kind}#{ref}", event.occurredAt, event.id
+        )
+        if not claimed:
             logger.info("Skipped stale %s %s for %s %r", event.type, event.id, kind, ref)
-            return self._count(STALE)
+            return Outcome.STALE
         try:
             self.apply(event)
-        except (ValidationError, PathParameterError) as exc:
+        except (RejectedError, PathParameterError) as exc:
             # Bad data does not get better by retrying: park it in the DLQ with the reason.
             self._dead_letter(record, event.type, event.id, str(exc))
-            return self._count(REJECTED)
-        return self._count(APPLIED)
+            return Outcome.REJECTED
+        return Outcome.APPLIED
 
     def apply(self, event: Any) -> None:
         if isinstance(event, ItemUpsert):
@@ -218,7 +183,7 @@ class CatalogSync:
                 self.categories.forget(category.id)
                 self.client.create_category({"Key": category.id, **fields})
 
-    def _dead_letter(self, record: Any, event_type: str, event_id: str, reason: str) -> None:
+    def _dead_letter(self, record: SQSRecord, event_type: str, event_id: str, reason: str) -> None:
         logger.error(
             "Rejected %s %s (message %s), moved to the dead-letter queue: %s",
             event_type,
@@ -245,38 +210,44 @@ def _ignore_missing(call: Any) -> None:
         call()
 
 
-class ConcurrentFifoProcessor(SqsFifoPartialProcessor):
-    """Powertools' FIFO processor, skipping only a failed record's group, with the groups of one batch
-    run in parallel (at most `max_workers`). Within a group records run in order; after a failure the
-    group's later records are reported failed unprocessed, so they cannot overtake it."""
+class ConcurrentFifoProcessor(BatchProcessor):
+    """An SQS FIFO batch processor: the message groups of one batch run in parallel (at most
+    `max_workers`), each group's records in order. After a record fails, the later records of its group
+    are reported failed unprocessed, so they cannot overtake it; other groups go on. Every failure is
+    reported (never the whole batch raised). Built on BatchProcessor's public API: `process()`, and the
+    success and failure handlers that feed `response()`."""
 
     def __init__(self, max_workers: int = 10):
-        super().__init__(skip_group_on_error=True)
+        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
         self.max_workers = max(1, max_workers)
-        self.raise_on_entire_batch_failure = False  # report every failure instead of failing the batch
 
     def process(self) -> list[tuple]:
         groups: dict[str, list[dict]] = {}
         for record in self.records:
             group = record.get("attributes", {}).get("MessageGroupId") or record.get("messageId")
             groups.setdefault(group, []).append(record)
-        if self.max_workers == 1 or len(groups) == 1:
-            return [r for records in groups.values() for r in self._process_group(records)]
+        if len(groups) == 1 or self.max_workers == 1:
+            return [result for records in groups.values() for result in self._process_group(records)]
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(groups))) as pool:
             done = list(pool.map(self._process_group, groups.values()))
         return [result for results in done for result in results]
 
     def _process_group(self, records: list[dict]) -> list[tuple]:
         results: list[tuple] = []
-        failed = False
-        for record in records:
-            if failed:
-                batch_record = self._to_batch_type(record, event_type=self.event_type, model=self.model)
-                results.append(
-                    BatchProcessor.failure_handler(self, batch_record, self.group_circuit_breaker_exc)
+        failed: SQSRecord | None = None
+        for raw in records:
+            record = SQSRecord(raw)
+            if failed is not None:
+                skipped = GroupSkippedError(
+                    f"not processed: message {failed.message_id} of its group failed before it"
                 )
+                results.append(self.failure_handler(record, (type(skipped), skipped, None)))
                 continue
-            result = BatchProcessor._process_record(self, record)
-            failed = result[0] == "fail"
-            results.append(result)
+            try:
+                result = self.handler(record)
+            except Exception:
+                failed = record
+                results.append(self.failure_handler(record, sys.exc_info()))
+            else:
+                results.append(self.success_handler(record, result))
         return results

@@ -10,20 +10,29 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from . import secrecy
 from .client import TweakwiseClient
-from .errors import ConfigurationError
+from .errors import TaskConfigError
 
 logger = logging.getLogger("tweakwise")
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-RUNNING, FINISHED, FAILED, UNKNOWN = "running", "finished", "failed", "unknown"
+
+
+class TaskState(StrEnum):
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # the status answer says nothing this module can read
+
+
 _WORDS = {
-    FINISHED: {
+    TaskState.FINISHED: {
         "finished",
         "done",
         "completed",
@@ -34,7 +43,7 @@ _WORDS = {
         "ok",
         "ready",
     },
-    FAILED: {
+    TaskState.FAILED: {
         "failed",
         "failure",
         "error",
@@ -45,7 +54,7 @@ _WORDS = {
         "canceled",
         "timeout",
     },
-    RUNNING: {
+    TaskState.RUNNING: {
         "running",
         "busy",
         "started",
@@ -61,10 +70,6 @@ _WORDS = {
     },
 }
 _STATE_KEYS = ("status", "state", "taskstatus", "taskstate", "result")
-
-
-class TaskConfigError(ConfigurationError):
-    pass
 
 
 def task_guid(credentials: Any, name: str, secret_id: str) -> str:
@@ -89,7 +94,7 @@ def task_guid(credentials: Any, name: str, secret_id: str) -> str:
 
 @dataclass(frozen=True)
 class TaskStatus:
-    state: str  # running, finished, failed or unknown
+    state: TaskState
     raw: Any
 
     def shown(self) -> str:
@@ -106,39 +111,60 @@ def parse_task_status(payload: Any) -> TaskStatus:
         lowered = {str(k).lower().replace("_", ""): v for k, v in payload.items()}
         for key in _STATE_KEYS:
             value = lowered.get(key)
-            if isinstance(value, str) and _word(value) != UNKNOWN:
+            if isinstance(value, str) and _word(value) != TaskState.UNKNOWN:
                 return TaskStatus(_word(value), payload)
             if isinstance(value, dict):
                 inner = parse_task_status(value)
-                if inner.state != UNKNOWN:
+                if inner.state != TaskState.UNKNOWN:
                     return TaskStatus(inner.state, payload)
         for flag, state in (
-            ("hasfailed", FAILED),
-            ("isfailed", FAILED),
-            ("isrunning", RUNNING),
-            ("isfinished", FINISHED),
-            ("iscompleted", FINISHED),
+            ("hasfailed", TaskState.FAILED),
+            ("isfailed", TaskState.FAILED),
+            ("isrunning", TaskState.RUNNING),
+            ("isfinished", TaskState.FINISHED),
+            ("iscompleted", TaskState.FINISHED),
         ):
             if lowered.get(flag) is True:
                 return TaskStatus(state, payload)
         if lowered.get("isrunning") is False:
-            return TaskStatus(FINISHED, payload)
-    return TaskStatus(UNKNOWN, payload)
+            return TaskStatus(TaskState.FINISHED, payload)
+    return TaskStatus(TaskState.UNKNOWN, payload)
 
 
-def _word(text: str) -> str:
+def _word(text: str) -> TaskState:
     word = re.sub(r"[\s_-]", "", text.strip().lower())
     for state, words in _WORDS.items():
         if word in words:
             return state
-    return UNKNOWN
+    return TaskState.UNKNOWN
 
 
-def trigger(client: TweakwiseClient, name: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TaskTriggered:
+    task: str
+    triggered: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    """What the task state machine's loop reads: the state, and whether following it took too long."""
+
+    task: str
+    state: TaskState
+    timed_out: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "state": str(self.state), "timedOut": self.timed_out}
+
+
+def trigger(client: TweakwiseClient, name: str) -> TaskTriggered:
     guid = task_guid(client.credentials.get(), name, client.credentials.secret_id)
     client.trigger_task(guid)
     logger.info("Triggered Tweakwise task %r", name)
-    return {"task": name, "triggered": True}
+    return TaskTriggered(name)
 
 
 def status(
@@ -147,7 +173,7 @@ def status(
     started_at: str | None = None,
     timeout_seconds: float | None = None,
     now: datetime | None = None,
-) -> dict[str, Any]:
+) -> TaskProgress:
     """The task's state, and whether following it has taken longer than `timeout_seconds`."""
     guid = task_guid(client.credentials.get(), name, client.credentials.secret_id)
     found = parse_task_status(client.task_status(guid))
@@ -157,6 +183,7 @@ def status(
         start = datetime.fromisoformat(started_at.replace("Z", "+00:00"))
         current = now or datetime.now(start.tzinfo)
         timed_out = (
-            found.state not in (FINISHED, FAILED) and (current - start).total_seconds() > timeout_seconds
+            found.state not in (TaskState.FINISHED, TaskState.FAILED)
+            and (current - start).total_seconds() > timeout_seconds
         )
-    return {"task": name, "state": found.state, "timedOut": timed_out}
+    return TaskProgress(name, found.state, timed_out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from http import HTTPStatus
 from typing import Any
 
 import requests
@@ -12,12 +13,20 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_STATUSES = frozenset(
+    {
+        HTTPStatus.TOO_MANY_REQUESTS,
+        HTTPStatus.INTERNAL_SERVER_ERROR,
+        HTTPStatus.BAD_GATEWAY,
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        HTTPStatus.GATEWAY_TIMEOUT,
+    }
+)
 # POST is left out on purpose: a create that timed out or got a 5xx may have been applied. urllib3 still
 # retries it when the connection could not be made (nothing was sent), and DeadlineRetry on 429.
 RETRY_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Statuses answered before anything was done: any request, a create included, can be sent again.
-NOT_APPLIED_STATUSES = frozenset({429})
+NOT_APPLIED_STATUSES = frozenset({HTTPStatus.TOO_MANY_REQUESTS})
 USER_AGENT = f"tweakwise-serverless/{__version__} (+aws-lambda) python-requests/{requests.__version__}"
 
 

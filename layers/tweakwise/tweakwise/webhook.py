@@ -1,8 +1,8 @@
 """The catalog webhook: HMAC-SHA256 signatures, the request body, and the SQS FIFO messages it becomes.
 
-`handle_webhook` is the whole request flow as one plain function; the Lambda handler only wires it to
-API Gateway. Every answer is a 2xx or 4xx, except 503 when SQS itself fails (the sender retries, and the
-deduplication ids make that retry safe).
+`handle_webhook` is the whole request flow as one plain function over a `WebhookRequest`; the Lambda
+handler only turns API Gateway's event into that request. Every answer is a 2xx or 4xx, except 503 when
+SQS itself fails (the sender retries, and the deduplication ids make that retry safe).
 """
 
 from __future__ import annotations
@@ -14,13 +14,24 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from . import secrecy
 from .credentials import JsonSecret
-from .errors import CredentialsError
+from .errors import (
+    BodyEncodingError,
+    CredentialsError,
+    MalformedSignatureError,
+    MissingSignatureError,
+    QueueError,
+    SignatureError,
+    SignatureMismatchError,
+    TimestampError,
+)
+from .settings import WebhookSettings
 
 logger = logging.getLogger("tweakwise")
 
@@ -42,11 +53,8 @@ REFRESH_INTERVAL = 5.0
 class SigningSecrets(JsonSecret[tuple[bytes, ...]]):
     """The webhook signing secret: {"signing_secret": "...", "previous_signing_secret": "..."}."""
 
-    SECRET_ID_ENV = "WEBHOOK_SECRET_ID"  # noqa: S105 - a variable name
-    MAX_AGE_ENV = "WEBHOOK_SECRET_MAX_AGE"
-    # How long a key removed from the secret may still pass (template: SigningSecretMaxAgeSeconds).
-    DEFAULT_MAX_AGE = 60
-    DESCRIPTION = "webhook signing secret"
+    NAMED_BY = WebhookSettings.variable("signing_secret_id")
+    DEFAULT_MAX_AGE: int = WebhookSettings.default("signing_secret_max_age")
     SHAPE = "a JSON object with 'signing_secret' (and optionally 'previous_signing_secret')"
 
     def parse(self, value: Any) -> tuple[bytes, ...]:
@@ -74,8 +82,31 @@ class SigningSecrets(JsonSecret[tuple[bytes, ...]]):
 
 
 @dataclass(frozen=True)
+class WebhookRequest:
+    """One HTTP request as any transport hands it over: its headers, and its body text (base64 when the
+    transport carried it as binary)."""
+
+    headers: Mapping[str, str]
+    body: str = ""
+    base64_encoded: bool = False
+
+    def raw_body(self) -> bytes:
+        """The body exactly as the sender sent it: what the signature covers."""
+        if self.base64_encoded:
+            try:
+                return base64.b64decode(self.body, validate=True)
+            except ValueError:
+                raise BodyEncodingError("The body is not valid base64 although it is marked so") from None
+        return self.body.encode("utf-8", "surrogatepass")
+
+    def header_map(self) -> dict[str, str]:
+        """Header names in lower case (HTTP names are case-insensitive)."""
+        return {str(k).lower(): str(v) for k, v in self.headers.items()}
+
+
+@dataclass(frozen=True)
 class Answer:
-    status: int
+    status: HTTPStatus
     body: dict[str, Any]
 
 
@@ -86,30 +117,23 @@ def sign(secret: str | bytes, timestamp: int | str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
-def raw_body(event: dict[str, Any]) -> bytes:
-    """The body exactly as the sender sent it (API Gateway base64-encodes binary bodies)."""
-    body = event.get("body") or ""
-    if event.get("isBase64Encoded"):
-        return base64.b64decode(body, validate=True)
-    return body.encode("utf-8", "surrogatepass")
-
-
-def signature_problem(keys: Sequence[bytes], headers: dict[str, str], body: bytes, now: float) -> str | None:
-    """Why the request is not authentic, or None when it is."""
+def verify_signature(keys: Sequence[bytes], headers: Mapping[str, str], body: bytes, now: float) -> None:
+    """Return when the request is authentic; otherwise raise the SignatureError subclass saying why."""
     timestamp = (headers.get(TIMESTAMP_HEADER) or "").strip()
     signature = (headers.get(SIGNATURE_HEADER) or "").strip()
     if not timestamp or not signature:
-        return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header"
+        raise MissingSignatureError(f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER} header")
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
-        return f"{TIMESTAMP_HEADER} must be whole unix seconds"
+        raise TimestampError(f"{TIMESTAMP_HEADER} must be whole unix seconds")
     if abs(now - int(timestamp)) > TOLERANCE_SECONDS:
-        return f"{TIMESTAMP_HEADER} is more than {TOLERANCE_SECONDS} s from now"
+        raise TimestampError(f"{TIMESTAMP_HEADER} is more than {TOLERANCE_SECONDS} s from now")
     if not signature.startswith("sha256=") or not signature.isascii():
-        return f"{SIGNATURE_HEADER} must look like sha256=<hex>"
+        raise MalformedSignatureError(f"{SIGNATURE_HEADER} must look like sha256=<hex>")
     given = signature.encode()
     # Compare against every valid key, always: the time taken does not tell which key matched.
     matches = [hmac.compare_digest(sign(key, timestamp, body).encode(), given) for key in keys]
-    return None if any(matches) else "signature does not match"
+    if not any(matches):
+        raise SignatureMismatchError("signature does not match")
 
 
 class Verifier:
@@ -121,17 +145,19 @@ class Verifier:
         self._refreshed_at = 0.0
         self._lock = threading.Lock()
 
-    def problem(self, headers: dict[str, str], body: bytes, now: float | None = None) -> str | None:
+    def verify(self, headers: Mapping[str, str], body: bytes, now: float | None = None) -> None:
+        """Raise a SignatureError unless the request is authentic (CredentialsError: no usable secret)."""
         now = time.time() if now is None else now
-        problem = signature_problem(self.secrets.get(), headers, body, now)
-        if problem == "signature does not match":
+        try:
+            verify_signature(self.secrets.get(), headers, body, now)
+        except SignatureMismatchError:
             with self._lock:
                 due = time.monotonic() - self._refreshed_at > REFRESH_INTERVAL
                 if due:
                     self._refreshed_at = time.monotonic()
-            if due:
-                problem = signature_problem(self.secrets.get(force=True), headers, body, now)
-        return problem
+            if not due:
+                raise
+            verify_signature(self.secrets.get(force=True), headers, body, now)
 
 
 def _hash(text: str) -> str:
@@ -159,10 +185,6 @@ def queue_entries(events: Sequence[Any]) -> list[dict[str, Any]]:
         }
         for index, event in enumerate(events)
     ]
-
-
-class QueueError(Exception):
-    pass
 
 
 def _size(entry: dict[str, Any]) -> int:
@@ -211,7 +233,7 @@ def enqueue(sqs: Any, queue_url: str, entries: Sequence[dict[str, Any]]) -> None
             raise QueueError(f"SQS refused {len(answer['Failed'])} messages ({', '.join(codes)})")
 
 
-def _error(status: int, message: str, errors: list[dict[str, str]] | None = None) -> Answer:
+def _error(status: HTTPStatus, message: str, errors: list[dict[str, str]] | None = None) -> Answer:
     body: dict[str, Any] = {"message": message}
     if errors is not None:
         body["errors"] = errors[:MAX_ERRORS]
@@ -219,43 +241,53 @@ def _error(status: int, message: str, errors: list[dict[str, str]] | None = None
     return Answer(status, body)
 
 
-def handle_webhook(event: dict[str, Any], verifier: Verifier, sqs: Any, queue_url: str) -> Answer:  # noqa: PLR0911 - one return per answer
-    """One webhook request, from API Gateway's event to the answer."""
+def handle_webhook(request: WebhookRequest, verifier: Verifier, sqs: Any, queue_url: str) -> Answer:  # noqa: PLR0911 - one return per answer
+    """One webhook request, from the HTTP request to the answer."""
     from pydantic import ValidationError
 
     from .events import WebhookBody, error_list
 
+    invalid = "The body does not match the catalog webhook schema"
     try:
-        body = raw_body(event)
-    except ValueError:
-        return _error(400, "The body is not valid base64 although API Gateway marked it so")
+        body = request.raw_body()
+    except BodyEncodingError as exc:
+        return _error(HTTPStatus.BAD_REQUEST, str(exc))
     if len(body) > MAX_BODY_BYTES:
-        return _error(413, f"The body is over {MAX_BODY_BYTES} bytes; send at most 100 events per request")
-    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        return _error(
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"The body is over {MAX_BODY_BYTES} bytes; send at most 100 events per request",
+        )
     try:
-        problem = verifier.problem(headers, body)
+        verifier.verify(request.header_map(), body)
     except CredentialsError as exc:
         logger.error("Webhook cannot check signatures: %s", exc)
-        return _error(503, "The webhook is not configured yet; retry later")
-    if problem:
-        logger.warning("Webhook refused: %s", problem)
-        return _error(401, f"Unauthorized: {problem}")
+        return _error(HTTPStatus.SERVICE_UNAVAILABLE, "The webhook is not configured yet; retry later")
+    except SignatureError as exc:
+        logger.warning("Webhook refused: %s", exc)
+        return _error(HTTPStatus.UNAUTHORIZED, f"Unauthorized: {exc}")
     try:
         payload = json.loads(body)
     except (ValueError, RecursionError):
-        return _error(400, "The body is not valid JSON", [{"path": "(body)", "error": "invalid JSON"}])
+        return _error(
+            HTTPStatus.BAD_REQUEST,
+            "The body is not valid JSON",
+            [{"path": "(body)", "error": "invalid JSON"}],
+        )
     try:
         parsed = WebhookBody.model_validate(payload)
     except ValidationError as exc:
-        return _error(400, "The body does not match the catalog webhook schema", error_list(exc))
+        return _error(HTTPStatus.BAD_REQUEST, invalid, error_list(exc))
     entries = queue_entries(parsed.events)
     too_large = oversized(entries)
     if too_large:
-        return _error(400, "The body does not match the catalog webhook schema", too_large)
+        return _error(HTTPStatus.BAD_REQUEST, invalid, too_large)
     try:
         enqueue(sqs, queue_url, entries)
     except QueueError as exc:
         logger.error("Webhook could not queue %d events: %s", len(parsed.events), exc)
-        return _error(503, "The events could not be queued; retry the same request (it is deduplicated)")
+        return _error(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "The events could not be queued; retry the same request (it is deduplicated)",
+        )
     logger.info("Webhook accepted %d events", len(parsed.events))
-    return Answer(202, {"accepted": len(parsed.events)})
+    return Answer(HTTPStatus.ACCEPTED, {"accepted": len(parsed.events)})

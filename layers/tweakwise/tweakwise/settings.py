@@ -1,0 +1,118 @@
+"""Every environment variable the functions read, in one place: its name, its default and its check.
+
+Each function builds its frozen settings once, at init, with `from_env()`; a missing or invalid variable
+raises ConfigurationError naming it. A field's default is the one default of that setting, and agrees
+with the template parameter that sets it (tests/test_template.py compares them).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Self
+
+from .errors import ConfigurationError
+
+DEFAULT_API_URL = "https://navigator-api.tweakwise.com"
+
+
+def _setting(env: str, default: Any = MISSING, *, minimum: float | None = None, maximum: float | None = None):
+    """A dataclass field read from the environment variable `env` (empty counts as unset)."""
+    return field(default=default, metadata={"env": env, "minimum": minimum, "maximum": maximum})
+
+
+def _parse(kind: str, name: str, raw: str, minimum: float | None, maximum: float | None) -> Any:
+    if kind == "str":
+        return raw
+    try:
+        value = int(raw) if kind == "int" else float(raw)
+    except ValueError:
+        wanted = "a whole number" if kind == "int" else "a number"
+        raise ConfigurationError(f"{name} must be {wanted}, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    if maximum is not None and value > maximum:
+        raise ConfigurationError(f"{name} must be at most {maximum:g}, got {raw!r}")
+    return value
+
+
+class _FromEnvironment:
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Read and check every field's variable; ConfigurationError names the first bad one."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for spec in fields(cls):  # type: ignore[arg-type]
+            name = spec.metadata["env"]
+            raw = environ.get(name, "").strip()
+            if not raw:
+                if spec.default is MISSING:
+                    raise ConfigurationError(f"Environment variable {name} is not set; the template sets it")
+                continue
+            values[spec.name] = _parse(
+                spec.type, name, raw, spec.metadata["minimum"], spec.metadata["maximum"]
+            )
+        return cls(**values)
+
+    @classmethod
+    def _field(cls, name: str) -> Any:
+        return next(spec for spec in fields(cls) if spec.name == name)  # type: ignore[arg-type]
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable behind a field (for messages that tell where a value came from)."""
+        return cls._field(name).metadata["env"]
+
+    @classmethod
+    def default(cls, name: str) -> Any:
+        """A field's default: the one default of that setting."""
+        return cls._field(name).default
+
+
+@dataclass(frozen=True)
+class ClientSettings(_FromEnvironment):
+    """The Tweakwise client: every function that calls Tweakwise."""
+
+    secret_id: str = _setting("TWEAKWISE_SECRET_ID")
+    secret_max_age: int = _setting("TWEAKWISE_SECRET_MAX_AGE", 300, minimum=0)
+    api_url: str = _setting("TWEAKWISE_API_URL", DEFAULT_API_URL)
+    connect_timeout: float = _setting("TWEAKWISE_CONNECT_TIMEOUT", 5.0, minimum=0)
+    read_timeout: float = _setting("TWEAKWISE_READ_TIMEOUT", 20.0, minimum=0)
+    max_retries: int = _setting("TWEAKWISE_MAX_RETRIES", 3, minimum=0)
+
+    def __post_init__(self) -> None:
+        if not self.api_url.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                f"{self.variable('api_url')} must be an http(s) URL, got {self.api_url!r}"
+            )
+
+
+@dataclass(frozen=True)
+class MetricsSettings(_FromEnvironment):
+    """The `Instance` dimension of every metric (never the instance key: that is a secret)."""
+
+    instance_name: str = _setting("TWEAKWISE_INSTANCE_NAME", "default")
+
+
+@dataclass(frozen=True)
+class WebhookSettings(_FromEnvironment):
+    queue_url: str = _setting("CATALOG_QUEUE_URL")
+    signing_secret_id: str = _setting("WEBHOOK_SECRET_ID")
+    # How long a key removed from the secret may still pass (template: SigningSecretMaxAgeSeconds).
+    signing_secret_max_age: int = _setting("WEBHOOK_SECRET_MAX_AGE", 60, minimum=0)
+
+
+@dataclass(frozen=True)
+class WorkerSettings(_FromEnvironment):
+    sync_state_table: str = _setting("SYNC_STATE_TABLE")
+    dead_letter_queue_url: str = _setting("DEAD_LETTER_QUEUE_URL")
+    concurrency: int = _setting("WORKER_CONCURRENCY", 10, minimum=1, maximum=100)
+    sync_state_ttl_days: int = _setting("SYNC_STATE_TTL_DAYS", 30, minimum=1)
+
+
+@dataclass(frozen=True)
+class PublisherSettings(_FromEnvironment):
+    sync_state_table: str = _setting("SYNC_STATE_TABLE")
+    # A publish running longer than this is taken as over (template: TaskTimeoutSeconds).
+    max_publish_seconds: float = _setting("MAX_PUBLISH_SECONDS", 7200.0, minimum=1)

@@ -1,0 +1,135 @@
+"""The sync state table (DynamoDB): the one module that knows its keys and how they are written.
+
+Items, by their `entity` key:
+- `<kind>#<ref>` (e.g. `item#A1`): the newest `occurredAt` applied to that entity, so a sender's late
+  retry never reverts newer data (the stale-write guard); expires after `ttl_days`.
+- `__publish__`: changedAt (last applied change), startedAt (last publish started), running.
+Every write is conditional, so concurrent workers and publishers agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+logger = logging.getLogger("tweakwise")
+
+PUBLISH_KEY = {"entity": {"S": "__publish__"}}
+DEFAULT_TTL_DAYS = 30
+
+
+@dataclass(frozen=True)
+class PublishMarks:
+    changed_at: float = 0.0  # the last applied change (0: none yet)
+    started_at: float = 0.0  # the last publish started (0: none yet)
+    running: bool = False
+
+
+class SyncState:
+    """One sync state table. Thread-safe (boto3 clients are)."""
+
+    def __init__(self, dynamodb: Any, table: str, ttl_days: int = DEFAULT_TTL_DAYS):
+        self.dynamodb = dynamodb
+        self.table = table
+        self.ttl_seconds = ttl_days * 86400
+
+    def _update(self, key: dict[str, Any], **request: Any) -> bool:
+        """UpdateItem with a ConditionExpression: True when written, False when the condition did not hold."""
+        try:
+            self.dynamodb.update_item(TableName=self.table, Key=key, **request)
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    # -- the stale-write guard ------------------------------------------------------------------------
+
+    def claim_entity(self, entity: str, occurred_at: datetime, event_id: str) -> bool:
+        """Claim an entity for an event: True unless a newer event for it was applied already."""
+        # Claim before applying: a retry of this same event (equal time) claims again and re-applies,
+        # which is safe because every Tweakwise write here is an idempotent upsert or delete.
+        return self._update(
+            {"entity": {"S": entity}},
+            UpdateExpression="SET occurredAt = :t, eventId = :e, expiresAt = :x",
+            ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
+            ExpressionAttributeValues={
+                ":t": {"N": repr(occurred_at.timestamp())},
+                ":e": {"S": event_id},
+                ":x": {"N": str(int(time.time()) + self.ttl_seconds)},
+            },
+        )
+
+    # -- publish after sync ---------------------------------------------------------------------------
+
+    def mark_changed(self, now: float | None = None, attempts: int = 3, pause: float = 0.2) -> bool:
+        """Called by the worker after it applied changes; one write per batch. The changes are applied
+        whatever happens here: after `attempts` failed writes it logs and returns False (the worker counts
+        it), and the next applied change marks the instance changed again."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        now = time.time() if now is None else now
+        for attempt in range(attempts):
+            try:
+                self._update(  # False: a later change is recorded already
+                    PUBLISH_KEY,
+                    UpdateExpression="SET changedAt = :now",
+                    ConditionExpression="attribute_not_exists(changedAt) OR changedAt < :now",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}},
+                )
+            except (BotoCoreError, ClientError) as exc:
+                failure = exc
+                if attempt + 1 < attempts:
+                    time.sleep(pause * 2**attempt)
+            else:
+                return True
+        logger.error(
+            "Could not mark table %s changed for publish after sync after %d attempts (%s); the next "
+            "applied change marks it again",
+            self.table,
+            attempts,
+            getattr(failure, "response", {}).get("Error", {}).get("Code") or type(failure).__name__,
+        )
+        return False
+
+    def publish_marks(self) -> PublishMarks:
+        item = self.dynamodb.get_item(TableName=self.table, Key=PUBLISH_KEY, ConsistentRead=True).get(
+            "Item", {}
+        )
+        return PublishMarks(
+            changed_at=float(item["changedAt"]["N"]) if "changedAt" in item else 0.0,
+            started_at=float(item["startedAt"]["N"]) if "startedAt" in item else 0.0,
+            running=bool(item.get("running", {}).get("BOOL", False)),
+        )
+
+    def claim_publish(self, previous_start: float, now: float) -> bool:
+        """Start a publish, unless another publisher did since `previous_start` or one is running."""
+        return self._update(
+            PUBLISH_KEY,
+            UpdateExpression="SET startedAt = :now, running = :yes",
+            ConditionExpression=(
+                "(attribute_not_exists(startedAt) OR startedAt = :prev) "
+                "AND (attribute_not_exists(running) OR running = :no)"
+            ),
+            ExpressionAttributeValues={
+                ":now": {"N": repr(now)},
+                ":prev": {"N": repr(previous_start)},
+                ":yes": {"BOOL": True},
+                ":no": {"BOOL": False},
+            },
+        )
+
+    def finish_publish(self, started: float, restore_start: float | None = None) -> None:
+        """The publish started at `started` is over (or, with restore_start, never began)."""
+        values: dict[str, Any] = {":no": {"BOOL": False}, ":started": {"N": repr(started)}}
+        expression = "SET running = :no"
+        if restore_start is not None:
+            expression += ", startedAt = :prev"
+            values[":prev"] = {"N": repr(restore_start)}
+        self._update(  # False: someone else moved on already
+            PUBLISH_KEY,
+            UpdateExpression=expression,
+            ConditionExpression="startedAt = :started",
+            ExpressionAttributeValues=values,
+        )

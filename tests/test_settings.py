@@ -1,0 +1,121 @@
+"""Settings: every environment variable read once, checked, named in errors, with one default that agrees
+with template.yaml."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from scripts.cfn import load_template
+from tweakwise import settings
+from tweakwise.errors import ConfigurationError
+
+ALL = [
+    settings.ClientSettings,
+    settings.MetricsSettings,
+    settings.WebhookSettings,
+    settings.WorkerSettings,
+    settings.PublisherSettings,
+]
+TEMPLATE = load_template()
+FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+
+
+def _template_values(variable: str) -> list:
+    """What the template gives `variable`, in each function that sets it: parameter defaults for Refs."""
+    values = []
+    for function in FUNCTIONS.values():
+        value = function["Properties"].get("Environment", {}).get("Variables", {}).get(variable)
+        if isinstance(value, dict) and "Ref" in value:
+            values.append(TEMPLATE["Parameters"][value["Ref"]].get("Default"))
+        elif value is not None:
+            values.append(value)
+    return values
+
+
+def test_each_variable_belongs_to_one_setting():
+    names = [spec.metadata["env"] for cls in ALL for spec in dataclasses.fields(cls)]
+    shared = {"SYNC_STATE_TABLE"}  # the worker and the publisher read the same table
+    assert len(names) - len(set(names)) == len(shared)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_defaults_agree_with_the_template(cls):
+    for spec in dataclasses.fields(cls):
+        if spec.default is dataclasses.MISSING:
+            continue
+        for value in _template_values(spec.metadata["env"]):
+            assert type(spec.default)(value) == spec.default, (spec.metadata["env"], value)
+
+
+def test_every_variable_a_function_reads_is_set_by_the_template():
+    given = {
+        name
+        for function in FUNCTIONS.values()
+        for name in function["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    required = {
+        spec.metadata["env"]
+        for cls in ALL
+        for spec in dataclasses.fields(cls)
+        if spec.default is dataclasses.MISSING
+    }
+    assert required <= given
+
+
+def test_values_are_read_and_typed():
+    found = settings.WorkerSettings.from_env(
+        {
+            "SYNC_STATE_TABLE": "t",
+            "DEAD_LETTER_QUEUE_URL": "q",
+            "WORKER_CONCURRENCY": " 4 ",
+            "SYNC_STATE_TTL_DAYS": "",  # empty counts as unset
+        }
+    )
+    assert found == settings.WorkerSettings("t", "q", concurrency=4, sync_state_ttl_days=30)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        found.concurrency = 5  # type: ignore[misc]
+    assert settings.PublisherSettings.from_env({"SYNC_STATE_TABLE": "t"}).max_publish_seconds == 7200.0
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({}, "Environment variable SYNC_STATE_TABLE is not set; the template sets it"),
+        ({"SYNC_STATE_TABLE": "t"}, "Environment variable DEAD_LETTER_QUEUE_URL is not set"),
+        ({"WORKER_CONCURRENCY": "ten"}, "WORKER_CONCURRENCY must be a whole number, got 'ten'"),
+        ({"WORKER_CONCURRENCY": "2.5"}, "WORKER_CONCURRENCY must be a whole number, got '2.5'"),
+        ({"WORKER_CONCURRENCY": "0"}, "WORKER_CONCURRENCY must be at least 1, got '0'"),
+        ({"WORKER_CONCURRENCY": "101"}, "WORKER_CONCURRENCY must be at most 100, got '101'"),
+        ({"SYNC_STATE_TTL_DAYS": "0"}, "SYNC_STATE_TTL_DAYS must be at least 1, got '0'"),
+    ],
+)
+def test_bad_values_name_their_variable(environ, message):
+    base = {"SYNC_STATE_TABLE": "t", "DEAD_LETTER_QUEUE_URL": "q"}
+    if environ == {} or "DEAD_LETTER_QUEUE_URL" in message:
+        base = {}
+    with pytest.raises(ConfigurationError) as caught:
+        settings.WorkerSettings.from_env({**base, **environ})
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [
+        ("TWEAKWISE_READ_TIMEOUT", "soon", "TWEAKWISE_READ_TIMEOUT must be a number, got 'soon'"),
+        ("TWEAKWISE_CONNECT_TIMEOUT", "-1", "TWEAKWISE_CONNECT_TIMEOUT must be at least 0, got '-1'"),
+        ("TWEAKWISE_MAX_RETRIES", "-1", "TWEAKWISE_MAX_RETRIES must be at least 0, got '-1'"),
+        ("TWEAKWISE_API_URL", "ftp://x", "TWEAKWISE_API_URL must be an http(s) URL, got 'ftp://x'"),
+    ],
+)
+def test_client_settings_are_checked(variable, raw, message):
+    with pytest.raises(ConfigurationError) as caught:
+        settings.ClientSettings.from_env({"TWEAKWISE_SECRET_ID": "s", variable: raw})
+    assert str(caught.value) == message
+
+
+def test_fields_know_their_variable_and_default():
+    assert settings.WebhookSettings.variable("signing_secret_id") == "WEBHOOK_SECRET_ID"
+    assert settings.WebhookSettings.default("signing_secret_max_age") == 60
+    assert settings.ClientSettings.default("api_url") == settings.DEFAULT_API_URL
