@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scripts.cfn import load_template
+from scripts.cfn import function_setting, load_template
 
 # What the python3.13 Lambda runtime already provides (and the layer must not ship again).
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "python-dateutil", "six"}
@@ -72,7 +72,7 @@ def check(build: Path) -> list[str]:
     built = load_template(build / "template.yaml")
     for name, resource in built["Resources"].items():
         if resource["Type"] == "AWS::Serverless::Function":
-            handler_file = resource["Properties"]["Handler"].rsplit(".", 1)[0] + ".py"
+            handler_file = function_setting(built, name, "Handler").rsplit(".", 1)[0] + ".py"
             if not (build / resource["Properties"]["CodeUri"] / handler_file).is_file():
                 problems.append(f"{name}: {handler_file} is missing from the build")
     return problems

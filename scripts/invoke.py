@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     event = json.loads(args.event.read_text(encoding="utf-8"))
 
     resolver = Resolver(template)
-    props = template["Resources"][args.function]["Properties"]
 
     os.environ.update(
         {
@@ -70,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(function.env)
         if "WEBHOOK_SECRET_ID" in function.env and isinstance(event.get("body"), str):
             event = _resign(event, resolver)
-        print(f"--- invoking {args.function} ({props['Handler']}, {function.timeout:g} s) with {args.event}")
+        where = f"{function.handler_path}, {function.timeout:g} s"
+        print(f"--- invoking {args.function} ({where}) with {args.event}")
         try:
             result, _ = function.invoke(event)
         except Exception as exc:  # show what Lambda would report, then fail

@@ -76,13 +76,14 @@ class LocalFunction:
         self.env = {**function_environment(template, logical_id, resolver), **(extra_env or {})}
         self.timeout = float(function_setting(template, logical_id, "Timeout", 3))
         self.memory = int(function_setting(template, logical_id, "MemorySize", 128))
+        self.handler_path = str(function_setting(template, logical_id, "Handler"))
         self.events = self.props.get("Events", {})
         self._handler = None
 
     def _load(self) -> Any:
         if str(LAYER) not in sys.path:
             sys.path.insert(0, str(LAYER))  # the layer, as /opt/python is in Lambda
-        module_file, handler_name = self.props["Handler"].rsplit(".", 1)
+        module_file, handler_name = self.handler_path.rsplit(".", 1)
         path = ROOT / self.props["CodeUri"] / f"{module_file}.py"
         spec = importlib.util.spec_from_file_location(f"local_{self.logical_id}", path)
         module = importlib.util.module_from_spec(spec)

@@ -69,7 +69,7 @@ def test_a_signed_webhook_reaches_the_sandbox_end_to_end():
         publish = requests.post(f"{api}/_local/schedules/PublisherFunction/Schedule", timeout=30).json()
         assert publish["published"] is True
         # a task schedule drives the state machine to the task's end in the sandbox
-        tracked = requests.post(f"{api}/_local/schedules/ImportTaskTrackedSchedule", timeout=60).json()
+        tracked = requests.post(f"{api}/_local/schedules/ImportTaskSchedule", timeout=60).json()
         assert tracked["status"] == {"state": "finished", "timedOut": False}
         assert tracked["trigger"] == {"triggered": True}
 
@@ -97,9 +97,7 @@ def test_injected_faults_are_retried_until_every_event_is_applied():
 def test_a_failing_task_shows_the_alarm_path():
     command = [sys.executable, "scripts/local_run.py", "--api-port", "0", "--fail-tasks"]
     with running(command) as (process, banner):
-        result = requests.post(
-            f"{_api(banner)}/_local/schedules/PublishTaskTrackedSchedule", timeout=60
-        ).json()
+        result = requests.post(f"{_api(banner)}/_local/schedules/PublishTaskSchedule", timeout=60).json()
         assert result == {"failed": "TaskDidNotFinish"}
     assert "TaskFailures=1" in process.rest
     assert "SNS: Tweakwise task did not finish: Tweakwise task publish failed" in process.rest

@@ -22,11 +22,18 @@ TEMPLATE = load_template()
 FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 
 
+GLOBAL_ENV = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def _variables(function: dict) -> dict:
+    return {**GLOBAL_ENV, **function["Properties"].get("Environment", {}).get("Variables", {})}
+
+
 def _template_values(variable: str) -> list:
     """What the template gives `variable`, in each function that sets it: parameter defaults for Refs."""
     values = []
     for function in FUNCTIONS.values():
-        value = function["Properties"].get("Environment", {}).get("Variables", {}).get(variable)
+        value = _variables(function).get(variable)
         if isinstance(value, dict) and "Ref" in value:
             values.append(TEMPLATE["Parameters"][value["Ref"]].get("Default"))
         elif value is not None:
@@ -50,11 +57,7 @@ def test_defaults_agree_with_the_template(cls):
 
 
 def test_every_variable_a_function_reads_is_set_by_the_template():
-    given = {
-        name
-        for function in FUNCTIONS.values()
-        for name in function["Properties"].get("Environment", {}).get("Variables", {})
-    }
+    given = {name for function in FUNCTIONS.values() for name in _variables(function)}
     required = {
         spec.metadata["env"]
         for cls in ALL

@@ -32,12 +32,18 @@ def cfn():
     return translate(TEMPLATE)["Resources"]
 
 
+def _real(entry: dict) -> dict:
+    """A conditional entry's real branch."""
+    return entry["Fn::If"][1] if "Fn::If" in entry else entry
+
+
 def _statements(role: dict) -> list[dict]:
-    found = []
-    for entry in role["Properties"].get("Policies", []):
-        policy = entry["Fn::If"][1] if "Fn::If" in entry else entry  # a conditional policy's real branch
-        found.extend(policy["PolicyDocument"]["Statement"])
-    return found
+    """The role's statements: inline policies, and the managed policies this template defines."""
+    documents = [_real(entry)["PolicyDocument"] for entry in role["Properties"].get("Policies", [])]
+    for arn in role["Properties"].get("ManagedPolicyArns", []):
+        if isinstance(arn, dict) and "Ref" in arn:
+            documents.append(RESOURCES[arn["Ref"]]["Properties"]["PolicyDocument"])
+    return [_real(statement) for document in documents for statement in document["Statement"]]
 
 
 def test_functions_run_python313_on_arm64_with_tracing_and_limits():
@@ -66,10 +72,8 @@ def test_powertools_settings_keep_responses_and_events_out_of_traces_and_logs():
 
 
 def test_secret_id_is_the_parameter_or_the_created_secret():
-    for name in FUNCTIONS:
-        assert _env(name).get("TWEAKWISE_SECRET_ID") == (
-            TWEAKWISE_SECRET if name in TWEAKWISE_FUNCTIONS else None
-        )
+    # Set once for every function; only the Tweakwise functions may read it (the IAM test below).
+    assert GLOBAL_ENV["TWEAKWISE_SECRET_ID"] == TWEAKWISE_SECRET
     secret = RESOURCES["TweakwiseSecret"]
     assert secret["Condition"] == "CreateSecret"
     assert json.loads(secret["Properties"]["SecretString"]) == {
@@ -142,7 +146,10 @@ def test_catalog_queue_is_high_throughput_fifo_with_a_dead_letter_queue():
         "maxReceiveCount": {"Ref": "MaxReceiveCount"},
     }
     assert TEMPLATE["Parameters"]["MaxReceiveCount"]["Default"] == 5
-    assert queue["VisibilityTimeout"] >= 6 * FUNCTIONS["CatalogWorkerFunction"]["Properties"]["Timeout"]
+    worker_timeout = FUNCTIONS["CatalogWorkerFunction"]["Properties"].get(
+        "Timeout", TEMPLATE["Globals"]["Function"]["Timeout"]
+    )
+    assert queue["VisibilityTimeout"] >= 6 * worker_timeout
     assert RESOURCES["CatalogDeadLetterQueue"]["Properties"]["FifoQueue"] is True
     alarm = _alarm("CatalogDeadLetterAlarm")
     assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["CatalogDeadLetterQueue", "QueueName"]}
@@ -287,29 +294,36 @@ def test_every_env_var_the_code_reads_is_documented_in_the_readme():
         assert f"`{parameter}`" in readme, parameter
 
 
-def _resolved(condition_values: dict[str, bool]) -> dict[str, dict]:
-    """Resources that exist for given condition values."""
-    return {
-        name: r
-        for name, r in RESOURCES.items()
-        if "Condition" not in r or condition_values.get(r["Condition"], True)
-    }
+def _resolve(value, conditions: dict[str, bool]):
+    """`value` with every Fn::If decided by the given condition values."""
+    if isinstance(value, dict):
+        if "Fn::If" in value:
+            name, yes, no = value["Fn::If"]
+            return _resolve(yes if conditions[name] else no, conditions)
+        return {k: _resolve(v, conditions) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, conditions) for v in value]
+    return value
 
 
 @pytest.mark.parametrize("tracking", [True, False])
 def test_each_task_has_one_schedule_targeting_the_state_machine_or_the_function(tracking):
-    present = _resolved({"TrackTasks": tracking, "TriggerTasksOnly": not tracking})
-    schedules = [r["Properties"] for r in present.values() if r["Type"] == "AWS::Scheduler::Schedule"]
-    inputs = [s["Target"]["Input"] for s in schedules]
+    schedules = [
+        _resolve(r["Properties"], {"TrackTasks": tracking})
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Scheduler::Schedule"
+    ]
     inputs = [
-        json.loads(i["Fn::Sub"].replace("${TaskPollSeconds}", "60").replace("${TaskTimeoutSeconds}", "7200"))
-        if isinstance(i, dict)
-        else json.loads(i)
-        for i in inputs
+        json.loads(
+            s["Target"]["Input"]["Fn::Sub"]
+            .replace("${TaskPollSeconds}", "60")
+            .replace("${TaskTimeoutSeconds}", "7200")
+        )
+        for s in schedules
     ]
     assert sorted(i["task"] for i in inputs) == ["import", "publish"]
-    if tracking:  # the state machine reads its numbers from the input
-        assert all(i["pollSeconds"] == 60 and i["timeoutSeconds"] == 7200 for i in inputs)
+    # the state machine reads its numbers from the input (the task runner ignores them)
+    assert all(i["pollSeconds"] == 60 and i["timeoutSeconds"] == 7200 for i in inputs)
     for schedule in schedules:
         target = schedule["Target"]
         expected = {"Ref": "TaskStateMachine"} if tracking else {"Fn::GetAtt": ["TaskRunnerFunction", "Arn"]}
@@ -319,6 +333,27 @@ def test_each_task_has_one_schedule_targeting_the_state_machine_or_the_function(
         assert schedule["ScheduleExpressionTimezone"] == {"Ref": "TaskScheduleTimezone"}
         assert schedule["State"]["Ref"].endswith("TaskScheduleState")
         assert schedule["ScheduleExpression"]["Ref"].endswith("TaskScheduleExpression")
+
+
+def test_every_queue_accepts_tls_only():
+    queues = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue"}
+    [policy] = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::SQS::QueuePolicy"]
+    assert {q["Ref"] for q in policy["Queues"]} == queues
+    [statement] = policy["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Action"] == "sqs:*"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert {r["Fn::GetAtt"][0] for r in statement["Resource"]} == queues
+
+
+def test_stack_tags_come_from_samconfig():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for env in ("default", "dev", "prod"):
+        tags = dict(t.split("=") for t in config[env]["deploy"]["parameters"]["tags"].split())
+        assert tags["project"] == "tweakwise-serverless"
+        assert tags["environment"] == ("prod" if env == "prod" else "dev")
+    assert "Tags" not in json.dumps(TEMPLATE["Globals"])
 
 
 def test_task_roles_are_scoped():
