@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]
 
 ITEMS = 1000
 BATCH = 10
@@ -68,30 +68,18 @@ def _aws(sandbox) -> None:
 
 
 def _batches(run: str) -> list[dict]:
-    from conftest import sqs_event
-    from tweakwise.events import EVENT_ADAPTER
-    from tweakwise.webhook import deduplication_id, message_group_id
+    from scripts.lambda_events import queue_messages, sqs_event
 
-    messages = []
-    for i in range(ITEMS):
-        event = EVENT_ADAPTER.validate_python(
-            {
-                "id": f"{run}-{i}",
-                "type": "item.upsert",
-                "occurredAt": "2026-11-28T07:00:00Z",
-                "item": {"id": f"SKU-{i}", "name": f"Item {i}", "price": 9.95, "stock": i},
-            }
-        )
-        messages.append(
-            {
-                "MessageId": f"{run}-{i}",
-                "Body": event.model_dump_json(exclude_none=True),
-                "Attributes": {
-                    "MessageGroupId": message_group_id(event),
-                    "MessageDeduplicationId": deduplication_id(event),
-                },
-            }
-        )
+    events = [
+        {
+            "id": f"{run}-{i}",
+            "type": "item.upsert",
+            "occurredAt": "2026-11-28T07:00:00Z",
+            "item": {"id": f"SKU-{i}", "name": f"Item {i}", "price": 9.95, "stock": i},
+        }
+        for i in range(ITEMS)
+    ]
+    messages = queue_messages(events, prefix=f"{run}-")
     return [sqs_event(messages[i : i + BATCH]) for i in range(0, ITEMS, BATCH)]
 
 
@@ -150,7 +138,7 @@ class DynamoDBStandIn:
 
 
 def worker_throughput(dynamodb: str) -> dict[str, float]:
-    from conftest import FakeContext, load_handler
+    from scripts.lambda_events import LambdaContext, load_handler
     from scripts.sandbox import Sandbox
 
     results = {}
@@ -169,7 +157,7 @@ def worker_throughput(dynamodb: str) -> dict[str, float]:
             batches = _batches(name)
             started = time.perf_counter()
             for event in batches:
-                response = handler.lambda_handler(event, FakeContext(timeout_seconds=60))
+                response = handler.lambda_handler(event, LambdaContext(timeout=60))
                 assert response == {"batchItemFailures": []}, response
             results[name] = ITEMS / (time.perf_counter() - started)
         sandbox.stop()
@@ -179,7 +167,7 @@ def worker_throughput(dynamodb: str) -> dict[str, float]:
 def webhook_cost() -> dict[str, float]:
     from moto import mock_aws
 
-    from conftest import FakeContext, api_event, load_handler, signed_headers
+    from scripts.lambda_events import LambdaContext, api_event, load_handler, signed_headers
 
     class NoOpSqs:
         def send_message_batch(self, **_kwargs):
@@ -214,13 +202,13 @@ def webhook_cost() -> dict[str, float]:
             ]
             raw = json.dumps({"events": events}).encode()
             request = api_event(raw, {**signed_headers(raw, "b" * 32)})
-            handler.lambda_handler(request, FakeContext())  # warm: secret cached, code loaded
+            handler.lambda_handler(request, LambdaContext())  # warm: secret cached, code loaded
             rounds = 2000 if size == 1 else 100
             samples = []
             for _ in range(5):
                 started = time.perf_counter()
                 for _ in range(rounds):
-                    answer = handler.lambda_handler(request, FakeContext())
+                    answer = handler.lambda_handler(request, LambdaContext())
                 samples.append((time.perf_counter() - started) / rounds)
                 assert answer["statusCode"] == 202, answer
             request_us = statistics.median(samples) * 1e6

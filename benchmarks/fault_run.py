@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]
 
 MAX_RECEIVE_COUNT = 5  # template.yaml: CatalogQueue's RedrivePolicy
 WEBHOOK_BATCH = 100
@@ -50,7 +50,7 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from conftest import FakeContext, api_event, load_handler, signed_headers, sqs_event
+    from scripts.lambda_events import LambdaContext, api_event, load_handler, signed_headers, sqs_event
     from scripts.local_aws import create_sync_state_table
     from scripts.sandbox import Faults, Sandbox
 
@@ -101,7 +101,7 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
                 for i in range(start, min(items, start + WEBHOOK_BATCH))
             ]
             raw = json.dumps({"events": events}).encode()
-            status = webhook.lambda_handler(api_event(raw, signed_headers(raw, "f" * 32)), FakeContext())
+            status = webhook.lambda_handler(api_event(raw, signed_headers(raw, "f" * 32)), LambdaContext())
             answers[status["statusCode"]] = answers.get(status["statusCode"], 0) + 1
         counts = {"invocations": 0, "retried": 0}
         lock = threading.Lock()
@@ -121,7 +121,8 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
                         return
                     time.sleep(0.05)
                     continue
-                failures = worker.lambda_handler(sqs_event(messages), FakeContext(60))["batchItemFailures"]
+                answer = worker.lambda_handler(sqs_event(messages), LambdaContext(timeout=60))
+                failures = answer["batchItemFailures"]
                 failed = {f["itemIdentifier"] for f in failures}
                 with lock:
                     counts["invocations"] += 1

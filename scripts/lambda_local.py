@@ -6,35 +6,18 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import json
 import os
 import sys
 import threading
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from scripts.cfn import Resolver, function_environment, function_setting
+from scripts.lambda_events import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYER = ROOT / "layers" / "tweakwise"
-
-
-class LambdaContext:
-    def __init__(self, name: str, memory: int, timeout: float):
-        self.function_name = name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{name}"
-        self.memory_limit_in_mb = memory
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{name}"
-        self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
 @contextlib.contextmanager
@@ -49,19 +32,6 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def emf_metrics(output: str) -> dict[str, float]:
-    """name -> value of the CloudWatch EMF lines a handler printed."""
-    found: dict[str, float] = {}
-    for line in output.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blob = json.loads(line)
-            for directive in blob["_aws"]["CloudWatchMetrics"]:
-                for metric in directive["Metrics"]:
-                    value = blob.get(metric["Name"])
-                    found[metric["Name"]] = sum(value) if isinstance(value, list) else value
-    return found
 
 
 class LocalFunction:

@@ -82,33 +82,6 @@ def provision(
         sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": json.dumps(resolved)})
 
 
-def sqs_event(
-    messages: list[dict], queue_arn: str = "arn:aws:sqs:eu-west-1:123456789012:catalog.fifo"
-) -> dict:
-    """Lambda's SQS event for received messages (the shape the event source mapping sends)."""
-    records = []
-    for message in messages:
-        attributes = dict(message.get("Attributes", {}))
-        attributes.setdefault("ApproximateReceiveCount", "1")
-        records.append(
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message.get("ReceiptHandle", "rh"),
-                "body": message["Body"],
-                "attributes": attributes,
-                "messageAttributes": {
-                    k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
-                    for k, v in message.get("MessageAttributes", {}).items()
-                },
-                "md5OfBody": message.get("MD5OfBody", ""),
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": queue_arn.split(":")[3],
-            }
-        )
-    return {"Records": records}
-
-
 def create_sync_state_table(dynamodb: Any, name: str) -> None:
     """The sync state table as template.yaml declares it (SyncStateTable), for tests and benchmarks."""
     from scripts.cfn import load_template

@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]
 
 from scripts.cfn import Resolver, load_template  # noqa: E402
-from scripts.lambda_local import LocalFunction, emf_metrics  # noqa: E402
-from scripts.local_aws import provision, sqs_event  # noqa: E402
+from scripts.lambda_events import emf_metrics, sqs_event  # noqa: E402
+from scripts.lambda_local import LocalFunction  # noqa: E402
+from scripts.local_aws import provision  # noqa: E402
 from scripts.local_sfn import ExecutionFailed, LocalStateMachine, substitute  # noqa: E402
 from scripts.sandbox import Faults, Sandbox  # noqa: E402
 

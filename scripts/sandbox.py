@@ -171,9 +171,6 @@ class Sandbox:
 
     # -- routing -------------------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
-        return self.answer(method, path, headers, body)[:2]
-
     def answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any, dict]:
         """(status, JSON payload, extra headers) for one request."""
         delay = self.latency + self.faults.latency

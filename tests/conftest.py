@@ -12,7 +12,17 @@ import pytest
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
-from scripts.local_aws import create_sync_state_table, sqs_event  # noqa: F401 - re-exported for the tests
+from scripts import lambda_events
+from scripts.lambda_events import (  # noqa: F401 - re-exported for the tests
+    LambdaContext,
+    api_event,
+    emf_blobs,
+    load_event,
+    load_handler,
+    queue_messages,
+    sqs_event,
+)
+from scripts.local_aws import create_sync_state_table
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
 
@@ -136,50 +146,6 @@ def make_client(tweakwise, secrets):
     return make
 
 
-class FakeContext:
-    """The parts of the Lambda context the handlers use, with a real deadline."""
-
-    function_name = "test-function"
-    function_version = "$LATEST"
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:test-function"
-    memory_limit_in_mb = 256
-    aws_request_id = "00000000-0000-4000-8000-000000000000"
-    log_group_name = "/aws/lambda/test-function"
-    log_stream_name = "test"
-
-    def __init__(self, timeout_seconds: float = 30.0):
-        import time
-
-        self._deadline = time.monotonic() + timeout_seconds
-        self._time = time
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - self._time.monotonic()) * 1000))
-
-
-@pytest.fixture
-def lambda_context():
-    return FakeContext()
-
-
-def load_handler(function_dir: str):
-    """Import functions/<function_dir>/app.py as a fresh module, the way a cold start would."""
-    import importlib.util
-    import sys
-
-    path = ROOT / "functions" / function_dir / "app.py"
-    name = f"handler_{function_dir}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def load_event(name: str) -> dict:
-    return json.loads((ROOT / "events" / name).read_text())
-
-
 SIGNING_SECRET = "whsec-0123456789abcdef0123456789abcdef"
 WEBHOOK_SECRET_ID = "tweakwise/webhook-test"
 
@@ -205,29 +171,8 @@ def catalog_aws(secrets):
     return {"sqs": sqs, "queue": queue, "dlq": dlq, "table": "sync-state"}
 
 
-def api_event(body: bytes | str, headers: dict[str, str] | None = None, base64_encoded: bool = False) -> dict:
-    """An API Gateway HTTP API (payload 2.0) event for POST /webhooks/catalog, from the sample event."""
-    import base64
-
-    event = load_event("catalog_webhook.json")
-    raw = body.encode() if isinstance(body, str) else body
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        base64_encoded = True  # API Gateway base64-encodes what is not text
-    event["body"] = base64.b64encode(raw).decode() if base64_encoded else raw.decode("utf-8")
-    event["isBase64Encoded"] = base64_encoded
-    event["headers"] = {"content-type": "application/json", **(headers or {})}
-    return event
-
-
 def signed_headers(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:
-    import time as _time
-
-    from tweakwise.webhook import sign
-
-    stamp = int(_time.time()) if timestamp is None else timestamp
-    return {"x-signature-timestamp": str(stamp), "x-signature": sign(secret, stamp, body)}
+    return lambda_events.signed_headers(body, secret, timestamp)
 
 
 def drain(sqs, queue_url: str) -> list[dict]:

@@ -21,7 +21,7 @@ from conftest import (
     SIGNING_SECRET,
     TASKS,
     WEBHOOK_SECRET_ID,
-    FakeContext,
+    LambdaContext,
     api_event,
     load_handler,
     signed_headers,
@@ -35,7 +35,7 @@ logging.getLogger().setLevel(logging.DEBUG)
 
 def invoke(module, event: dict) -> None:
     try:
-        print("RESULT", json.dumps(module.lambda_handler(event, FakeContext(20)), default=str))
+        print("RESULT", json.dumps(module.lambda_handler(event, LambdaContext(timeout=20)), default=str))
     except Exception as exc:  # what the Lambda runtime logs for a failed invocation
         print("ERROR", "".join(traceback.format_exception(exc)), file=sys.stderr)
 

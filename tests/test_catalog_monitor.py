@@ -7,7 +7,16 @@ import logging
 
 import pytest
 
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, CallCounter, FakeContext, load_event, load_handler
+from conftest import (
+    ACCESS_TOKEN,
+    INSTANCE_KEY,
+    SECRET_ID,
+    CallCounter,
+    LambdaContext,
+    emf_blobs,
+    load_event,
+    load_handler,
+)
 from tweakwise import errors
 
 
@@ -22,14 +31,6 @@ def monitor(tweakwise, secrets, monkeypatch):
     return load_handler("catalog_monitor")
 
 
-def _emf(stdout: str) -> list[dict]:
-    blobs = []
-    for line in stdout.splitlines():
-        if line.startswith("{") and '"_aws"' in line:
-            blobs.append(json.loads(line))
-    return blobs
-
-
 def _serve_stats(tweakwise, products=1200, categories=85):
     tweakwise.expect_request("/stats/totalproducts").respond_with_json({"TotalProducts": products})
     tweakwise.expect_request("/stats/totalcategories").respond_with_json(categories)
@@ -37,9 +38,9 @@ def _serve_stats(tweakwise, products=1200, categories=85):
 
 def test_sample_event_publishes_both_counts_as_metrics(monitor, tweakwise, capsys):
     _serve_stats(tweakwise)
-    result = monitor.lambda_handler(load_event("catalog_monitor.json"), FakeContext())
+    result = monitor.lambda_handler(load_event("catalog_monitor.json"), LambdaContext())
     assert result == {"total_products": 1200, "total_categories": 85}
-    [blob] = _emf(capsys.readouterr().out)
+    [blob] = emf_blobs(capsys.readouterr().out)
     directive = blob["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "TweakwiseTest"
     assert {m["Name"]: m["Unit"] for m in directive["Metrics"]} == {
@@ -56,7 +57,7 @@ def test_warm_invocations_do_not_read_the_secret_again(monitor, tweakwise, capsy
     _serve_stats(tweakwise)
     calls = CallCounter(monitor.client.credentials.provider.client, "GetSecretValue")
     for _ in range(3):
-        monitor.lambda_handler(load_event("catalog_monitor.json"), FakeContext())
+        monitor.lambda_handler(load_event("catalog_monitor.json"), LambdaContext())
     assert calls.count == 1
     assert len(tweakwise.log) == 6
 
@@ -64,7 +65,7 @@ def test_warm_invocations_do_not_read_the_secret_again(monitor, tweakwise, capsy
 def test_no_secret_value_in_any_log_or_output(monitor, tweakwise, capsys, caplog):
     tweakwise.expect_request("/stats/totalproducts").respond_with_data("", status=401)
     with caplog.at_level(logging.DEBUG), pytest.raises(errors.AuthenticationError) as caught:
-        monitor.lambda_handler(load_event("catalog_monitor.json"), FakeContext())
+        monitor.lambda_handler(load_event("catalog_monitor.json"), LambdaContext())
     out = capsys.readouterr()
     everything = out.out + out.err + caplog.text + str(caught.value) + repr(caught.value)
     assert ACCESS_TOKEN not in everything
@@ -74,9 +75,9 @@ def test_no_secret_value_in_any_log_or_output(monitor, tweakwise, capsys, caplog
 def test_tweakwise_failure_fails_the_invocation_for_retry_and_dlq(monitor, tweakwise, capsys):
     tweakwise.expect_request("/stats/totalproducts").respond_with_data("", status=503)
     with pytest.raises(errors.ServerError, match="GET /stats/totalproducts answered 503"):
-        monitor.lambda_handler(load_event("catalog_monitor.json"), FakeContext())
+        monitor.lambda_handler(load_event("catalog_monitor.json"), LambdaContext())
     assert len(tweakwise.log) == 2  # one retry (TWEAKWISE_MAX_RETRIES=1)
-    assert _emf(capsys.readouterr().out) == []  # no count published: the not-reporting alarm sees it
+    assert emf_blobs(capsys.readouterr().out) == []  # no count published: the not-reporting alarm sees it
 
 
 def test_import_fetches_nothing(tweakwise, secrets, monkeypatch):
@@ -99,8 +100,8 @@ def test_alarms_watch_exactly_the_metric_the_handler_publishes(tweakwise, secret
     monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
     monkeypatch.setenv("TWEAKWISE_API_URL", tweakwise.url_for("/"))
     _serve_stats(tweakwise)
-    load_handler("catalog_monitor").lambda_handler({}, FakeContext())
-    [blob] = _emf(capsys.readouterr().out)
+    load_handler("catalog_monitor").lambda_handler({}, LambdaContext())
+    [blob] = emf_blobs(capsys.readouterr().out)
     directive = blob["_aws"]["CloudWatchMetrics"][0]
     published = {name: blob[name] for name in directive["Dimensions"][0]}
     alarms = [r for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"]

@@ -15,7 +15,7 @@ from conftest import (
     REGION,
     SIGNING_SECRET,
     WEBHOOK_SECRET_ID,
-    FakeContext,
+    LambdaContext,
     api_event,
     drain,
     load_event,
@@ -37,7 +37,7 @@ def webhook(catalog_aws, monkeypatch):
     def call(body, headers=None, base64_encoded=False, sign_it=True):
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         all_headers = {**(signed_headers(raw) if sign_it else {}), **(headers or {})}
-        answer = module.lambda_handler(api_event(raw, all_headers, base64_encoded), FakeContext())
+        answer = module.lambda_handler(api_event(raw, all_headers, base64_encoded), LambdaContext())
         answer["json"] = json.loads(answer["body"]) if answer.get("body") else None
         return answer
 
@@ -254,7 +254,7 @@ def test_other_routes_are_404(webhook):
     event = api_event(b"{}")
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/webhooks/other"
     event["routeKey"] = "POST /webhooks/other"
-    assert webhook.module.lambda_handler(event, FakeContext())["statusCode"] == 404
+    assert webhook.module.lambda_handler(event, LambdaContext())["statusCode"] == 404
 
 
 # -- properties: no body, header set or size makes it answer 5xx; a rejected request queues nothing ------
@@ -444,7 +444,7 @@ def test_large_events_are_sent_in_batches_sqs_accepts(webhook, catalog_aws):
 def test_base64_is_decoded_strictly(webhook, catalog_aws, body):
     event = api_event(b"{}", signed_headers(b"{}"), base64_encoded=True)
     event["body"] = body
-    answer = webhook.module.lambda_handler(event, FakeContext())
+    answer = webhook.module.lambda_handler(event, LambdaContext())
     assert answer["statusCode"] == 400
     assert "base64" in json.loads(answer["body"])["message"]
 
@@ -868,7 +868,7 @@ def test_every_refusal_says_what_to_do(webhook, catalog_aws, monkeypatch):
 
     event = api_event(b"{}", signed_headers(b"{}"), base64_encoded=True)
     event["body"] = "!!"
-    answer = webhook.module.lambda_handler(event, FakeContext())
+    answer = webhook.module.lambda_handler(event, LambdaContext())
     assert json.loads(answer["body"]) == {"message": "The body is not valid base64 although it is marked so"}
     too_big = webhook(b"x" * (MAX_BODY_BYTES + 1))["json"]
     assert too_big == {
@@ -892,7 +892,7 @@ def test_a_body_with_a_lone_surrogate_is_checked_over_its_bytes_and_refused_as_j
     raw = text.encode("utf-8", "surrogatepass")
     event = api_event(b"{}", signed_headers(raw))
     event["body"] = text
-    answer = webhook.module.lambda_handler(event, FakeContext())
+    answer = webhook.module.lambda_handler(event, LambdaContext())
     assert answer["statusCode"] == 400
 
 
@@ -906,7 +906,7 @@ def test_a_request_without_a_body_has_an_empty_one():
 def test_an_api_gateway_event_without_a_body_is_answered_as_an_empty_body(webhook, catalog_aws):
     event = api_event(b"", signed_headers(b""))
     del event["body"]
-    answer = webhook.module.lambda_handler(event, FakeContext())
+    answer = webhook.module.lambda_handler(event, LambdaContext())
     assert answer["statusCode"] == 400
     assert json.loads(answer["body"])["message"] == "The body is not valid JSON"
 

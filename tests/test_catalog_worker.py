@@ -13,16 +13,16 @@ from werkzeug import Response
 from conftest import (
     SECRET_ID,
     WEBHOOK_SECRET_ID,
-    FakeContext,
+    LambdaContext,
     api_event,
     drain,
+    emf_blobs,
     load_event,
     load_handler,
+    queue_messages,
     signed_headers,
     sqs_event,
 )
-from tweakwise.events import EVENT_ADAPTER
-from tweakwise.webhook import deduplication_id, message_group_id
 
 
 def _worker_env(monkeypatch, catalog_aws, api_url, **extra):
@@ -43,21 +43,8 @@ def worker(catalog_aws, sandbox, monkeypatch):
 
 
 def _records(*events):
-    """SQS messages for events, with the group and deduplication ids the webhook would give them."""
-    messages = []
-    for index, raw in enumerate(events):
-        event = EVENT_ADAPTER.validate_python(raw)
-        messages.append(
-            {
-                "MessageId": f"m-{index}",
-                "Body": event.model_dump_json(exclude_none=True),
-                "Attributes": {
-                    "MessageGroupId": message_group_id(event),
-                    "MessageDeduplicationId": deduplication_id(event),
-                },
-            }
-        )
-    return sqs_event(messages)
+    """The SQS event for catalog events, as the webhook queues them."""
+    return sqs_event(queue_messages(list(events)))
 
 
 def _upsert(event_id, item_id, at=None, **item):
@@ -73,7 +60,7 @@ def _upsert(event_id, item_id, at=None, **item):
 
 
 def _emf(out: str) -> dict:
-    [blob] = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"_aws"' in line]
+    [blob] = emf_blobs(out)
     return blob
 
 
@@ -83,7 +70,7 @@ def test_webhook_to_worker_to_tweakwise_end_to_end(catalog_aws, sandbox, monkeyp
     monkeypatch.setenv("CATALOG_QUEUE_URL", catalog_aws["queue"])
     webhook = load_handler("catalog_webhook")
     raw = load_event("catalog_webhook.json")["body"].encode()
-    answer = webhook.lambda_handler(api_event(raw, signed_headers(raw)), FakeContext())
+    answer = webhook.lambda_handler(api_event(raw, signed_headers(raw)), LambdaContext())
     assert answer["statusCode"] == 202
     # 2. the real messages, read back from the queue, become the worker's SQS event
     messages = drain(catalog_aws["sqs"], catalog_aws["queue"])
@@ -91,7 +78,7 @@ def test_webhook_to_worker_to_tweakwise_end_to_end(catalog_aws, sandbox, monkeyp
     sandbox.items["SKU-7"] = {"ArticleNumber": "SKU-7", "Name": "Old"}
     worker = _worker_env(monkeypatch, catalog_aws, sandbox.url)
     capsys.readouterr()
-    response = worker.lambda_handler(sqs_event(messages), FakeContext())
+    response = worker.lambda_handler(sqs_event(messages), LambdaContext())
     # 3. Tweakwise received the changes
     assert response == {"batchItemFailures": []}
     assert sandbox.categories[100] == {"CategoryId": 100, "Name": "Shoes", "Rank": 1}
@@ -115,7 +102,7 @@ def test_webhook_to_worker_to_tweakwise_end_to_end(catalog_aws, sandbox, monkeyp
 
 
 def test_sample_worker_event(worker, sandbox):
-    response = worker.lambda_handler(load_event("catalog_worker.json"), FakeContext())
+    response = worker.lambda_handler(load_event("catalog_worker.json"), LambdaContext())
     assert response == {"batchItemFailures": []}
     assert sandbox.items["SKU-42/blue"]["Price"] == 84.95
 
@@ -123,9 +110,9 @@ def test_sample_worker_event(worker, sandbox):
 def test_older_event_never_reverts_newer_data(worker, sandbox, capsys, tweakwise_log):
     newer = _upsert("e2", "A", at="2026-11-28T10:00:00Z", name="New")
     older = _upsert("e1", "A", at="2026-11-28T09:00:00+00:00", name="Old")
-    worker.lambda_handler(_records(newer), FakeContext())
+    worker.lambda_handler(_records(newer), LambdaContext())
     capsys.readouterr()
-    response = worker.lambda_handler(_records(older), FakeContext())
+    response = worker.lambda_handler(_records(older), LambdaContext())
     assert response == {"batchItemFailures": []}
     assert sandbox.items["A"]["Name"] == "New"
     assert _emf(capsys.readouterr().out)["StaleEventsSkipped"] == [1.0]
@@ -135,11 +122,11 @@ def test_older_event_never_reverts_newer_data(worker, sandbox, capsys, tweakwise
 def test_stale_guard_covers_deletes_and_same_time_retries(worker, sandbox):
     worker.lambda_handler(
         _records({"id": "d", "type": "item.delete", "itemId": "B", "occurredAt": "2026-11-28T10:00:00Z"}),
-        FakeContext(),
+        LambdaContext(),
     )
-    worker.lambda_handler(_records(_upsert("u-old", "B", at="2026-11-28T09:59:59Z")), FakeContext())
+    worker.lambda_handler(_records(_upsert("u-old", "B", at="2026-11-28T09:59:59Z")), LambdaContext())
     assert "B" not in sandbox.items  # the late upsert did not resurrect the deleted item
-    worker.lambda_handler(_records(_upsert("u-new", "B", at="2026-11-28T10:00:00Z")), FakeContext())
+    worker.lambda_handler(_records(_upsert("u-new", "B", at="2026-11-28T10:00:00Z")), LambdaContext())
     assert "B" in sandbox.items  # equal time is not older: a redelivery applies again
 
 
@@ -150,7 +137,7 @@ def test_tweakwise_400_goes_to_the_dead_letter_queue_at_once(catalog_aws, tweakw
     )
     tweakwise.expect_request("/item/GOOD", method="PATCH").respond_with_json({})
     response = worker.lambda_handler(
-        _records(_upsert("e-bad", "BAD"), _upsert("e-good", "GOOD")), FakeContext()
+        _records(_upsert("e-bad", "BAD"), _upsert("e-good", "GOOD")), LambdaContext()
     )
     assert response == {"batchItemFailures": []}  # not retried: it would fail the same way
     [parked] = drain(catalog_aws["sqs"], catalog_aws["dlq"])
@@ -167,7 +154,7 @@ def test_a_503_is_retried_and_later_records_of_that_entity_wait(catalog_aws, twe
     tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
     tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
     event = _records(_upsert("a1", "A"), _upsert("b1", "B"), _upsert("a2", "A"), _upsert("b2", "B"))
-    response = worker.lambda_handler(event, FakeContext())
+    response = worker.lambda_handler(event, LambdaContext())
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m-0", "m-2"]
     patched = [r.path for r, _ in tweakwise.log]
     assert patched.count("/item/A") == 1  # a2 was not tried: it must not overtake a1
@@ -178,7 +165,7 @@ def test_a_503_is_retried_and_later_records_of_that_entity_wait(catalog_aws, twe
 def test_transient_statuses_fail_the_record_for_a_later_retry(catalog_aws, tweakwise, monkeypatch, status):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
     tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=status)
-    response = worker.lambda_handler(_records(_upsert("a1", "A")), FakeContext())
+    response = worker.lambda_handler(_records(_upsert("a1", "A")), LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     assert drain(catalog_aws["sqs"], catalog_aws["dlq"]) == []
 
@@ -192,7 +179,7 @@ def test_category_keys_are_resolved_once_per_container(catalog_aws, tweakwise, m
     tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
     response = worker.lambda_handler(
         _records(_upsert("a", "A", categories=["shoes", 3]), _upsert("b", "B", categories=["shoes"])),
-        FakeContext(),
+        LambdaContext(),
     )
     assert response == {"batchItemFailures": []}
     assert [r.path for r, _ in tweakwise.log].count("/category/getbykey/shoes") == 1
@@ -201,7 +188,7 @@ def test_category_keys_are_resolved_once_per_container(catalog_aws, tweakwise, m
 def test_unknown_category_key_is_retried_not_dropped(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
     tweakwise.expect_request("/category/getbykey/new").respond_with_data("", status=404)
-    response = worker.lambda_handler(_records(_upsert("a", "A", categories=["new"])), FakeContext())
+    response = worker.lambda_handler(_records(_upsert("a", "A", categories=["new"])), LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
 
 
@@ -214,7 +201,7 @@ def test_category_upserts_by_id_and_by_key(worker, sandbox):
             "category": {"id": "men", "name": "Men", "parents": [1], "rank": 2, "url": "https://s/men"},
         },
     )
-    assert worker.lambda_handler(events, FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(events, LambdaContext()) == {"batchItemFailures": []}
     assert sandbox.categories[1] == {"CategoryId": 1, "Name": "Root"}
     [men] = [c for c in sandbox.categories.values() if c.get("Key") == "men"]
     assert {k: v for k, v in men.items() if k != "CategoryId"} == {
@@ -231,7 +218,7 @@ def test_category_key_upsert_patches_when_the_key_exists(catalog_aws, tweakwise,
     tweakwise.expect_request("/category/getbykey/men").respond_with_json({"CategoryId": 12})
     tweakwise.expect_request("/category/12", method="PATCH", json={"Name": "Men"}).respond_with_json({})
     event = _records({"id": "c", "type": "category.upsert", "category": {"id": "men", "name": "Men"}})
-    assert worker.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
 
 
 def test_deletes_of_missing_things_are_done(catalog_aws, tweakwise, monkeypatch):
@@ -244,14 +231,16 @@ def test_deletes_of_missing_things_are_done(catalog_aws, tweakwise, monkeypatch)
         {"id": "2", "type": "category.delete", "categoryId": 9},
         {"id": "3", "type": "category.delete", "categoryId": "old"},
     )
-    assert worker.lambda_handler(events, FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(events, LambdaContext()) == {"batchItemFailures": []}
 
 
 def test_entities_of_one_batch_are_applied_concurrently(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY="5")
     peak = _peak_in_flight(tweakwise, [f"/item/I{i}" for i in range(10)], pause=0.2)
     started = time.monotonic()
-    response = worker.lambda_handler(_records(*[_upsert(f"e{i}", f"I{i}") for i in range(10)]), FakeContext())
+    response = worker.lambda_handler(
+        _records(*[_upsert(f"e{i}", f"I{i}") for i in range(10)]), LambdaContext()
+    )
     assert response == {"batchItemFailures": []}
     assert peak[0] == 5  # bounded by WORKER_CONCURRENCY
     assert time.monotonic() - started < 1.5  # 10 x 200 ms one after the other would take 2 s
@@ -259,7 +248,7 @@ def test_entities_of_one_batch_are_applied_concurrently(catalog_aws, tweakwise, 
 
 def test_one_entity_is_applied_in_order(worker, sandbox):
     events = _records(*[_upsert(f"e{i}", "SAME", stock=i) for i in range(10)])
-    assert worker.lambda_handler(events, FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(events, LambdaContext()) == {"batchItemFailures": []}
     stocks = [body["Stock"] for method, path, body in sandbox.requests if method in ("PATCH", "POST")]
     assert stocks == [0, *range(10)]  # PATCH 0 answered 404, so POST 0, then PATCH 1..9
 
@@ -282,7 +271,7 @@ def test_a_poison_message_is_parked_at_once_and_its_group_goes_on(
     group = good["Records"][0]["attributes"]["MessageGroupId"]
     poison = {**good["Records"][0], "messageId": "m-poison", "body": body}
     event = {"Records": [poison, *good["Records"]]}
-    response = worker.lambda_handler(event, FakeContext())
+    response = worker.lambda_handler(event, LambdaContext())
     assert response == {"batchItemFailures": []}
     assert sandbox.items["A"]["Name"] == "Later"  # the valid records of its group were applied, in order
     [parked] = drain(catalog_aws["sqs"], catalog_aws["dlq"])
@@ -318,7 +307,7 @@ def test_a_failed_publish_marker_does_not_fail_applied_records(
 
     monkeypatch.setattr(worker.state.dynamodb, "update_item", throttled)
     monkeypatch.setattr(worker.state, "mark_changed", functools.partial(worker.state.mark_changed, pause=0))
-    response = worker.lambda_handler(_records(_upsert("e-1", "A")), FakeContext())
+    response = worker.lambda_handler(_records(_upsert("e-1", "A")), LambdaContext())
     assert response == {"batchItemFailures": []}
     assert "A" in sandbox.items
     assert len(calls) >= 3  # the stale-guard claim's write and three marker attempts
@@ -353,14 +342,14 @@ def test_a_marker_write_that_fails_once_is_retried(catalog_aws):
 
 def test_a_category_deleted_by_key_is_forgotten_and_created_again_by_its_next_upsert(worker, sandbox):
     upsert = {"id": "c1", "type": "category.upsert", "category": {"id": "shoes", "name": "Shoes"}}
-    assert worker.lambda_handler(_records(upsert), FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(_records(upsert), LambdaContext()) == {"batchItemFailures": []}
     [first_id] = [i for i, c in sandbox.categories.items() if c.get("Key") == "shoes"]
     delete = {"id": "c2", "type": "category.delete", "categoryId": "shoes"}
-    assert worker.lambda_handler(_records(delete), FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(_records(delete), LambdaContext()) == {"batchItemFailures": []}
     assert sandbox.categories == {}
     sandbox.requests.clear()
     again = {"id": "c3", "type": "category.upsert", "category": {"id": "shoes", "name": "Shoes 2"}}
-    assert worker.lambda_handler(_records(again), FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(_records(again), LambdaContext()) == {"batchItemFailures": []}
     [category] = sandbox.categories.values()
     assert category["Key"] == "shoes" and category["Name"] == "Shoes 2"
     # looked up again (the deleted id was forgotten), then created anew, not patched under the old id
@@ -379,7 +368,7 @@ def test_a_category_key_whose_category_vanished_is_created_again(catalog_aws, tw
         "/category", method="POST", json={"Key": "men", "Name": "Men"}
     ).respond_with_json({})
     event = _records({"id": "c", "type": "category.upsert", "category": {"id": "men", "name": "Men"}})
-    assert worker.lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    assert worker.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
     assert [(r.method, r.path) for r, _ in tweakwise.log] == [
         ("GET", "/category/getbykey/men"),
         ("PATCH", "/category/12"),
@@ -395,7 +384,7 @@ def test_the_stale_guard_expires_after_its_ttl(catalog_aws, worker, monkeypatch)
 
     monkeypatch.setattr(worker.state, "ttl_seconds", 3 * 86400)
     before = int(time.time())
-    worker.lambda_handler(_records(_upsert("e", "A", at="2026-11-28T10:00:00Z")), FakeContext())
+    worker.lambda_handler(_records(_upsert("e", "A", at="2026-11-28T10:00:00Z")), LambdaContext())
     item = boto3.client("dynamodb", region_name=REGION).scan(TableName=catalog_aws["table"])["Items"]
     [guard] = [i for i in item if i["entity"]["S"] == "item#A"]
     assert before + 3 * 86400 <= int(guard["expiresAt"]["N"]) <= int(time.time()) + 3 * 86400
@@ -444,7 +433,7 @@ def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise
     tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json(
         {"Message": "x" * 3000}, status=400
     )
-    assert worker.lambda_handler(_records(_upsert("e-bad", "BAD")), FakeContext()) == {
+    assert worker.lambda_handler(_records(_upsert("e-bad", "BAD")), LambdaContext()) == {
         "batchItemFailures": []
     }
     [parked] = drain(catalog_aws["sqs"], catalog_aws["dlq"])
@@ -520,7 +509,7 @@ def test_worker_concurrency_bounds_the_entities_in_flight(
 ):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY=concurrency)
     found = _peak_in_flight(tweakwise, ["/item/A", "/item/B"])
-    response = worker.lambda_handler(_records(_upsert("a", "A"), _upsert("b", "B")), FakeContext())
+    response = worker.lambda_handler(_records(_upsert("a", "A"), _upsert("b", "B")), LambdaContext())
     assert response == {"batchItemFailures": []}
     assert found[0] == peak  # two entities: in parallel only when two workers are allowed
 
@@ -532,7 +521,7 @@ def test_records_without_a_group_are_independent(catalog_aws, tweakwise, monkeyp
     event = _records(_upsert("a", "A"), _upsert("b", "B"), _upsert("c", "C"))
     for record in event["Records"]:  # a standard queue's records: no MessageGroupId
         del record["attributes"]["MessageGroupId"]
-    response = worker.lambda_handler(event, FakeContext())
+    response = worker.lambda_handler(event, LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}  # B and C did not wait for A
     assert found[0] == 2
 
@@ -544,6 +533,6 @@ def test_later_records_of_a_failed_group_are_reported_failed_and_not_tried(
     tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
     tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
     event = _records(_upsert("a1", "A"), _upsert("a2", "A"), _upsert("b1", "B"), _upsert("a3", "A"))
-    response = worker.lambda_handler(event, FakeContext())
+    response = worker.lambda_handler(event, LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": f"m-{i}"} for i in (0, 1, 3)]}
     assert [r.path for r, _ in tweakwise.log].count("/item/A") == 1

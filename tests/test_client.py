@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from werkzeug import Response
 
-from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, FakeContext
+from conftest import ACCESS_TOKEN, INSTANCE_KEY, SECRET_ID, LambdaContext
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient, parse_count, render_path
 
@@ -150,7 +150,7 @@ def test_retries_stop_before_the_lambda_deadline(tweakwise, make_client):
     seq = Sequence(_json({}, status=503, headers={"Retry-After": "3"}))
     tweakwise.expect_request("/stats/totalproducts").respond_with_handler(seq)
     client = make_client(connect_timeout=0.5, read_timeout=0.5)
-    client.set_deadline(FakeContext(timeout_seconds=4.0))  # 3 s usable: one 3 s wait leaves no attempt
+    client.set_deadline(LambdaContext(timeout=4.0))  # 3 s usable: one 3 s wait leaves no attempt
     started = time.monotonic()
     with pytest.raises(errors.ServerError):
         client.total_products()
@@ -165,7 +165,7 @@ def test_read_timeout_is_bounded_by_the_deadline(tweakwise, make_client):
 
     tweakwise.expect_request("/stats/totalproducts").respond_with_handler(slow)
     client = make_client(read_timeout=10.0, max_retries=3)
-    client.set_deadline(FakeContext(timeout_seconds=2.0))  # 1 s usable
+    client.set_deadline(LambdaContext(timeout=2.0))  # 1 s usable
     started = time.monotonic()
     with pytest.raises(errors.RequestTimeoutError, match="GET /stats/totalproducts"):
         client.total_products()
@@ -176,7 +176,7 @@ def test_no_time_left_fails_without_sending(tweakwise, make_client):
     seq = Sequence(_json(1))
     tweakwise.expect_request("/stats/totalproducts").respond_with_handler(seq)
     client = make_client()
-    client.set_deadline(FakeContext(timeout_seconds=0.5))
+    client.set_deadline(LambdaContext(timeout=0.5))
     with pytest.raises(errors.RequestTimeoutError, match="no time left"):
         client.total_products()
     assert seq.requests == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import boto3
@@ -15,8 +14,11 @@ from conftest import (
     REGION,
     SECRET_ID,
     TASKS,
-    FakeContext,
+    LambdaContext,
+    emf_blobs,
     load_handler,
+    queue_messages,
+    sqs_event,
 )
 from scripts.sandbox import Faults
 from tweakwise import errors
@@ -168,31 +170,18 @@ def test_no_publish_task_in_the_secret_is_a_clear_error(world, secrets):
 
 
 def test_worker_marks_changes_and_the_publisher_function_publishes(world, catalog_aws, monkeypatch, capsys):
-    from tweakwise.events import EVENT_ADAPTER
-    from tweakwise.webhook import deduplication_id, message_group_id
-
     _state, _publisher, sandbox = world
     monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
     monkeypatch.setenv("TWEAKWISE_API_URL", sandbox.url)
     monkeypatch.setenv("SYNC_STATE_TABLE", catalog_aws["table"])
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", catalog_aws["dlq"])
     publisher = load_handler("publisher")
-    assert publisher.lambda_handler({}, FakeContext())["published"] is False
+    assert publisher.lambda_handler({}, LambdaContext())["published"] is False
     worker = load_handler("catalog_worker")
-    event = EVENT_ADAPTER.validate_python({"id": "e", "type": "item.delete", "itemId": "X"})
-    record = {
-        "messageId": "m",
-        "body": event.model_dump_json(),
-        "attributes": {
-            "MessageGroupId": message_group_id(event),
-            "MessageDeduplicationId": deduplication_id(event),
-        },
-        "messageAttributes": {},
-        "eventSource": "aws:sqs",
-    }
-    assert worker.lambda_handler({"Records": [record]}, FakeContext()) == {"batchItemFailures": []}
+    event = sqs_event(queue_messages([{"id": "e", "type": "item.delete", "itemId": "X"}]))
+    assert worker.lambda_handler(event, LambdaContext()) == {"batchItemFailures": []}
     capsys.readouterr()
-    assert publisher.lambda_handler({}, FakeContext())["published"] is True
+    assert publisher.lambda_handler({}, LambdaContext())["published"] is True
     assert sandbox.task_triggers == [PUBLISH_GUID]
-    blobs = [json.loads(x) for x in capsys.readouterr().out.splitlines() if '"_aws"' in x]
+    blobs = emf_blobs(capsys.readouterr().out)
     assert blobs[-1]["PublishesStarted"] == [1.0]

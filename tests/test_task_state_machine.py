@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from conftest import IMPORT_GUID, REGION, FakeContext, load_handler
+from conftest import IMPORT_GUID, REGION, LambdaContext, load_handler
 from scripts.cfn import load_template
 from scripts.local_sfn import ExecutionFailed, LocalStateMachine, substitute
 
@@ -35,7 +35,7 @@ def machine(tasks_secret):
 
         def invoke(function, payload):
             calls["lambda"].append(payload)
-            return runner.lambda_handler(payload, FakeContext())
+            return runner.lambda_handler(payload, LambdaContext())
 
         def sdk(resource, params):
             calls["sdk"].append((resource, params))

@@ -1,5 +1,5 @@
 """The catalog webhook contract: {"events": [...]} with 1 to 100 events, validated with pydantic
-(through Powertools Parser). The same models read the events back from the queue in the worker."""
+models. The same models read the events back from the queue in the worker."""
 
 from __future__ import annotations
 
