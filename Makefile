@@ -24,16 +24,26 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: mutation fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: lock mutation fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.ok: pyproject.toml
+# The dev environment installs exactly requirements-dev.lock, then this project (both packages) editable.
+$(VENV)/.ok: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['optional-dependencies']['dev']))" > $(VENV)/requirements-dev.txt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(VENV)/requirements-dev.txt $(QUIET_PIP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.lock $(QUIET_PIP)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e . $(QUIET_PIP)
 	touch $@
+
+# Re-lock after changing pyproject.toml's dev list or the layer's pins: the layer's pins are constraints,
+# so the dev environment runs the versions Lambda gets.
+lock: ## Rebuild requirements-dev.lock from pyproject.toml's dev list, with the layer's pins as constraints
+	rm -rf build/lock && $(PYTHON) -m venv build/lock
+	$(PYTHON) -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['optional-dependencies']['dev']))" > build/lock/dev.txt
+	build/lock/bin/pip install --quiet --disable-pip-version-check -c layers/tweakwise/requirements.txt -r build/lock/dev.txt $(QUIET_PIP)
+	(echo "# make lock: the dev environment, with layers/tweakwise/requirements.txt as constraints. Do not edit."; \
+	 build/lock/bin/pip freeze --all --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' | LC_ALL=C sort -f) > requirements-dev.lock
 
 # SAM CLI pins boto3 and checkov pins urllib3 1.x: each lives in its own virtualenv.
 $(SAM_VENV)/.ok:
@@ -53,9 +63,10 @@ $(FUZZ_VENV)/.ok:
 	touch $@
 
 # mutmut runs the tests, so its virtualenv has the dev dependencies too; only `make mutation` needs it.
-$(MUTATION_VENV)/.ok: pyproject.toml $(VENV)/.ok
+# Not the project itself: mutmut imports the mutated copies it stages.
+$(MUTATION_VENV)/.ok: requirements-dev.lock
 	$(PYTHON) -m venv $(MUTATION_VENV)
-	$(MUTATION_VENV)/bin/pip install --quiet --disable-pip-version-check -r $(VENV)/requirements-dev.txt \
+	$(MUTATION_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.lock \
 		mutmut==$(MUTMUT_VERSION) $(QUIET_PIP)
 	touch $@
 
@@ -93,7 +104,7 @@ check-build: $(VENV)/.ok ## Check the built layer: package, complete dependencie
 	$(VENV)/bin/python scripts/check_layer.py .aws-sam/build
 
 invoke: $(VENV)/.ok ## Run one function locally: make invoke FUNCTION=CatalogMonitorFunction EVENT=events/catalog_monitor.json
-	$(VENV)/bin/python scripts/invoke.py $(FUNCTION) $(EVENT)
+	$(VENV)/bin/python -m tweakwise_local.invoke $(FUNCTION) $(EVENT)
 
 importtime: $(VENV)/.ok ## Cold-start import cost of a handler beside `import boto3` alone
 	$(VENV)/bin/python scripts/importtime.py
@@ -119,4 +130,4 @@ SANDBOX_FAULTS ?=
 SANDBOX_FAIL_TASKS ?=
 export SANDBOX_FAIL_TASKS
 run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, worker, schedules, Tweakwise sandbox
-	$(VENV)/bin/python scripts/local_run.py --api-port $(API_PORT) --faults "$(SANDBOX_FAULTS)"
+	$(VENV)/bin/python -m tweakwise_local.run --api-port $(API_PORT) --faults "$(SANDBOX_FAULTS)"

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]
 
 ITEMS = 1000
 BATCH = 10
@@ -52,7 +51,7 @@ def _env() -> None:
 def _aws(sandbox) -> None:
     import boto3
 
-    from scripts.local_aws import create_sync_state_table
+    from tweakwise_local.provision import create_sync_state_table
 
     sm = boto3.client("secretsmanager")
     sm.create_secret(
@@ -68,7 +67,7 @@ def _aws(sandbox) -> None:
 
 
 def _batches(run: str) -> list[dict]:
-    from scripts.lambda_events import queue_messages, sqs_event
+    from tweakwise_local.events import queue_messages, sqs_event
 
     events = [
         {
@@ -138,8 +137,8 @@ class DynamoDBStandIn:
 
 
 def worker_throughput(dynamodb: str) -> dict[str, float]:
-    from scripts.lambda_events import LambdaContext, load_handler
-    from scripts.sandbox import Sandbox
+    from tweakwise_local.events import LambdaContext, load_handler
+    from tweakwise_local.sandbox import Sandbox
 
     results = {}
     with moto_server():
@@ -167,7 +166,7 @@ def worker_throughput(dynamodb: str) -> dict[str, float]:
 def webhook_cost() -> dict[str, float]:
     from moto import mock_aws
 
-    from scripts.lambda_events import LambdaContext, api_event, load_handler, signed_headers
+    from tweakwise_local.events import LambdaContext, api_event, load_handler, signed_headers
 
     class NoOpSqs:
         def send_message_batch(self, **_kwargs):

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]
 
 MAX_RECEIVE_COUNT = 5  # template.yaml: CatalogQueue's RedrivePolicy
 WEBHOOK_BATCH = 100
@@ -50,9 +49,9 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from scripts.lambda_events import LambdaContext, api_event, load_handler, signed_headers, sqs_event
-    from scripts.local_aws import create_sync_state_table
-    from scripts.sandbox import Faults, Sandbox
+    from tweakwise_local.events import LambdaContext, api_event, load_handler, signed_headers, sqs_event
+    from tweakwise_local.provision import create_sync_state_table
+    from tweakwise_local.sandbox import Faults, Sandbox
 
     os.environ.update(
         {

@@ -14,8 +14,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from scripts.cfn import function_setting, load_template
+from tweakwise_local.template import function_setting, load_template
 
 # What the python3.13 Lambda runtime already provides (and the layer must not ship again).
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "python-dateutil", "six"}

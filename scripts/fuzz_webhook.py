@@ -9,10 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from tweakwise_local.process import api_url, running, signing_secret
 
-from scripts.local_process import api_url, running, signing_secret  # noqa: E402 - after the path
+ROOT = Path(__file__).resolve().parent.parent
 
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
 
@@ -20,7 +19,7 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 def main() -> int:
     schemathesis = sys.argv[1]
     max_examples = sys.argv[2] if len(sys.argv) > 2 else "150"
-    command = [sys.executable, "scripts/local_run.py", "--api-port", "0"]
+    command = [sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]
     with running(command, {"POWERTOOLS_LOG_LEVEL": "ERROR"}) as (_process, banner):
         api, secret = api_url(banner), signing_secret(banner)
         env = {

@@ -41,8 +41,7 @@ def _total_ms(code: str, path: list[Path], function_env: dict[str, str]) -> floa
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT))
-    from scripts.cfn import Resolver, function_environment, load_template
+    from tweakwise_local.template import Resolver, function_environment, load_template
 
     template = load_template()
     resolver = Resolver(template)

@@ -12,7 +12,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = ROOT / "build" / "mutation"
-COPY = ["tests", "scripts", "docs", "functions", "events", "benchmarks", "template.yaml", "pyproject.toml"]
+COPY = [
+    "tests",
+    "scripts",
+    "tweakwise_local",
+    "docs",
+    "functions",
+    "events",
+    "benchmarks",
+    "template.yaml",
+    "pyproject.toml",
+]
 
 
 def stage() -> None:

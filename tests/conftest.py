@@ -12,8 +12,10 @@ import pytest
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
-from scripts import lambda_events
-from scripts.lambda_events import (  # noqa: F401 - re-exported for the tests
+from tweakwise.client import TweakwiseClient
+from tweakwise.credentials import SecretCredentials
+from tweakwise_local import events as lambda_events
+from tweakwise_local.events import (  # noqa: F401 - re-exported for the tests
     LambdaContext,
     api_event,
     emf_blobs,
@@ -22,9 +24,7 @@ from scripts.lambda_events import (  # noqa: F401 - re-exported for the tests
     queue_messages,
     sqs_event,
 )
-from scripts.local_aws import create_sync_state_table
-from tweakwise.client import TweakwiseClient
-from tweakwise.credentials import SecretCredentials
+from tweakwise_local.provision import create_sync_state_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,8 +67,8 @@ TASKS = {"import": IMPORT_GUID, "publish": PUBLISH_GUID}
 
 @pytest.fixture
 def sandbox():
-    """The Tweakwise sandbox (scripts/sandbox.py) on a free port, knowing the test credentials."""
-    from scripts.sandbox import Sandbox
+    """The Tweakwise sandbox (tweakwise_local/sandbox.py) on a free port, knowing the test credentials."""
+    from tweakwise_local.sandbox import Sandbox
 
     box = Sandbox(INSTANCE_KEY, ACCESS_TOKEN)
     box.url = box.start()

@@ -27,7 +27,7 @@ from conftest import (
     signed_headers,
     sqs_event,
 )
-from scripts.local_aws import create_sync_state_table
+from tweakwise_local.provision import create_sync_state_table
 
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
 logging.getLogger().setLevel(logging.DEBUG)

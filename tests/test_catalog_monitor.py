@@ -91,7 +91,7 @@ def test_import_fetches_nothing(tweakwise, secrets, monkeypatch):
 def test_alarms_watch_exactly_the_metric_the_handler_publishes(tweakwise, secrets, monkeypatch, capsys):
     """CloudWatch matches a metric by namespace, name and the full set of dimensions: a published
     dimension the alarm does not name would leave every alarm without data."""
-    from scripts.cfn import Resolver, function_environment, load_template
+    from tweakwise_local.template import Resolver, function_environment, load_template
 
     template = load_template()
     resolver = Resolver(template)

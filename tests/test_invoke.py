@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT
-from scripts.cfn import load_template
+from tweakwise_local.template import load_template
 
 FUNCTIONS = sorted(
     k for k, v in load_template()["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
@@ -35,7 +35,7 @@ def test_invoke_runs_the_function_with_its_sample_event(function):
     event, expected = SAMPLES[function]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
     run = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, "scripts/invoke.py", function, f"events/{event}"],
+        [sys.executable, "-m", "tweakwise_local.invoke", function, f"events/{event}"],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -50,7 +50,7 @@ def test_invoke_runs_the_function_with_its_sample_event(function):
 
 def test_invoke_explains_a_wrong_function_name():
     run = subprocess.run(
-        [sys.executable, "scripts/invoke.py", "NoSuchFunction", "events/catalog_monitor.json"],
+        [sys.executable, "-m", "tweakwise_local.invoke", "NoSuchFunction", "events/catalog_monitor.json"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import ROOT
-from scripts.local_process import CLEAN_ENV, api_url, running, signing_secret
+from tweakwise_local.process import CLEAN_ENV, api_url, running, signing_secret
 
 
 def _api(banner: str) -> str:
@@ -42,7 +42,7 @@ def _wait_for(api: str, check, timeout: float = 30.0) -> dict:
 
 
 def test_a_signed_webhook_reaches_the_sandbox_end_to_end():
-    with running([sys.executable, "scripts/local_run.py", "--api-port", "0"]) as (_process, banner):
+    with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]) as (_process, banner):
         api = _api(banner)
         secret = signing_secret(banner)
         assert "openssl dgst -sha256 -hmac" in banner and "/_local/status" in banner
@@ -76,7 +76,7 @@ def test_a_signed_webhook_reaches_the_sandbox_end_to_end():
 
 def test_injected_faults_are_retried_until_every_event_is_applied():
     # Deletes: retried by the client (a POST that failed is only retried by SQS redelivery).
-    command = [sys.executable, "scripts/local_run.py", "--api-port", "0", "--faults", "5xx=0.5,seed=3"]
+    command = [sys.executable, "-m", "tweakwise_local.run", "--api-port", "0", "--faults", "5xx=0.5,seed=3"]
     with running(command) as (_process, banner):
         api = _api(banner)
         secret = signing_secret(banner)
@@ -95,7 +95,7 @@ def test_injected_faults_are_retried_until_every_event_is_applied():
 
 
 def test_a_failing_task_shows_the_alarm_path():
-    command = [sys.executable, "scripts/local_run.py", "--api-port", "0", "--fail-tasks"]
+    command = [sys.executable, "-m", "tweakwise_local.run", "--api-port", "0", "--fail-tasks"]
     with running(command) as (process, banner):
         result = requests.post(f"{_api(banner)}/_local/schedules/PublishTaskSchedule", timeout=60).json()
         assert result == {"failed": "TaskDidNotFinish"}
@@ -126,7 +126,7 @@ def test_live_mode_talks_to_the_given_api_with_the_given_credentials(tweakwise):
         "TWEAKWISE_ACCESS_TOKEN": "live-token",
         "TWEAKWISE_API_URL": tweakwise.url_for("/").rstrip("/"),
     }
-    with running([sys.executable, "scripts/local_run.py", "--api-port", "0"], env) as (_process, banner):
+    with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"], env) as (_process, banner):
         assert "live: your instance" in banner and "live-token" not in banner
         monitor = requests.post(
             f"{_api(banner)}/_local/schedules/CatalogMonitorFunction/Schedule", timeout=30
@@ -136,7 +136,7 @@ def test_live_mode_talks_to_the_given_api_with_the_given_credentials(tweakwise):
 
 def test_live_mode_without_credentials_says_what_to_do():
     run = subprocess.run(
-        [sys.executable, "scripts/local_run.py", "--api-port", "0"],
+        [sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"],
         cwd=ROOT,
         env={**CLEAN_ENV, "TWEAKWISE_MODE": "live"},
         capture_output=True,

@@ -20,13 +20,13 @@ from conftest import (
     queue_messages,
     sqs_event,
 )
-from scripts.sandbox import Faults
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
 from tweakwise.publish import Publisher, PublishOutcome
 from tweakwise.state import PublishMarks, SyncState
 from tweakwise.tasks import TaskState
+from tweakwise_local.sandbox import Faults
 
 
 class AtomicDynamoDB:

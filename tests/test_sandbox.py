@@ -6,10 +6,10 @@ import pytest
 import requests
 
 from conftest import ACCESS_TOKEN, INSTANCE_KEY, ROOT, SECRET_ID
-from scripts.sandbox import SPEC_FILE, Faults, RequestValidator
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
+from tweakwise_local.sandbox import SPEC_FILE, Faults, RequestValidator
 
 GUID = "3f2b8a3c-1d4e-4f5a-9b6c-7d8e9f0a1b2c"
 SHARED_SPEC = ROOT.parent / "shared" / "tweakwise" / "backend-openapi-2022.yaml"

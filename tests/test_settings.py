@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from scripts.cfn import load_template
 from tweakwise import settings
 from tweakwise.errors import ConfigurationError
+from tweakwise_local.template import load_template
 
 ALL = [
     settings.ClientSettings,

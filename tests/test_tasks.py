@@ -112,8 +112,8 @@ def test_unconfigured_task_fails_the_invocation_clearly(runner, sandbox):
 
 
 def test_a_failing_trigger_fails_the_invocation_for_retry_and_dlq(runner, sandbox, monkeypatch):
-    from scripts.sandbox import Faults
     from tweakwise import errors
+    from tweakwise_local.sandbox import Faults
 
     monkeypatch.setenv("TWEAKWISE_MAX_RETRIES", "1")
     sandbox.faults = Faults.parse("5xx=1")

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from scripts.cfn import ROOT, load_template, translate
+from tweakwise_local.template import ROOT, load_template, translate
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]

@@ -1,15 +1,16 @@
-"""Run one function of template.yaml locally, the way Lambda would, without Docker or an AWS account.
+"""`make invoke`: run one function of template.yaml locally, the way Lambda would, without Docker or an AWS
+account.
 
-    python scripts/invoke.py CatalogMonitorFunction events/catalog_monitor.json
+    python -m tweakwise_local.invoke CatalogMonitorFunction events/catalog_monitor.json
 
-AWS (Secrets Manager, ...) is moto, in process. Tweakwise is the local sandbox unless you give real
-credentials: TWEAKWISE_INSTANCE_KEY and TWEAKWISE_ACCESS_TOKEN in the environment (and optionally
-TWEAKWISE_API_URL); nothing of them is written to disk or printed.
+AWS (Secrets Manager, ...) is moto, in process. Tweakwise is the local sandbox, or the real API by the
+rule of tweakwise_local.credentials (the same as `make run`); nothing of your credentials is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -17,12 +18,11 @@ import time
 import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "layers" / "tweakwise")]  # the repo, and the layer as /opt/python
-
-from scripts.cfn import Resolver, load_template  # noqa: E402
-from scripts.lambda_local import LocalFunction  # noqa: E402
-from scripts.local_aws import provision  # noqa: E402
+from tweakwise.settings import ClientSettings, WebhookSettings
+from tweakwise_local.credentials import local_tweakwise
+from tweakwise_local.functions import LocalFunction
+from tweakwise_local.provision import provision
+from tweakwise_local.template import Resolver, load_template, variable_target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +44,6 @@ def main(argv: list[str] | None = None) -> int:
     event = json.loads(args.event.read_text(encoding="utf-8"))
 
     resolver = Resolver(template)
-
     os.environ.update(
         {
             "AWS_DEFAULT_REGION": "eu-west-1",
@@ -58,17 +57,24 @@ def main(argv: list[str] | None = None) -> int:
     from moto import mock_aws
 
     with mock_aws():
-        sandbox, credentials = _tweakwise()
-        provision(template, resolver, {"TweakwiseSecret": credentials})
-        extra = (
-            {"TWEAKWISE_API_URL": os.environ["TWEAKWISE_API_URL"]}
-            if os.environ.get("TWEAKWISE_API_URL")
-            else {}
-        )
+        tweakwise = local_tweakwise(demo=True)
+        if tweakwise.sandbox:
+            print(
+                f"--- Tweakwise: local sandbox at {tweakwise.url}.\n"
+                "    To call the real API instead: TWEAKWISE_INSTANCE_KEY=... TWEAKWISE_ACCESS_TOKEN=... "
+                "make invoke FUNCTION=... EVENT=..."
+            )
+        else:
+            print(f"--- Tweakwise: {tweakwise.url} with your credentials")
+        secret = variable_target(template, ClientSettings.variable("secret_id"), resolver)
+        provision(template, resolver, {secret: tweakwise.credentials})
+        extra = {ClientSettings.variable("api_url"): tweakwise.url}
         function = LocalFunction(template, args.function, resolver, extra)
         os.environ.update(function.env)
-        if "WEBHOOK_SECRET_ID" in function.env and isinstance(event.get("body"), str):
-            event = _resign(event, resolver)
+        if WebhookSettings.variable("signing_secret_id") in function.env and isinstance(
+            event.get("body"), str
+        ):
+            event = _resign(event, template, resolver)
         where = f"{function.handler_path}, {function.timeout:g} s"
         print(f"--- invoking {args.function} ({where}) with {args.event}")
         try:
@@ -78,47 +84,23 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc(limit=3)
             return 1
         finally:
-            if sandbox:
-                sandbox.stop()
+            tweakwise.stop()
         print("--- result")
         print(json.dumps(result, indent=2, default=str))
-        if sandbox and sandbox.requests:
-            print(f"--- the Tweakwise sandbox received {len(sandbox.requests)} requests:")
-            for method, request_path, _body in sandbox.requests:
+        if tweakwise.sandbox and tweakwise.sandbox.requests:
+            print(f"--- the Tweakwise sandbox received {len(tweakwise.sandbox.requests)} requests:")
+            for method, request_path, _body in tweakwise.sandbox.requests:
                 print(f"    {method} {request_path}")
     return 0
 
 
-def _tweakwise():
-    """The sandbox (started) and its credentials, or the real API when credentials are given."""
-    from scripts.sandbox import Sandbox
-
-    key, token = os.environ.get("TWEAKWISE_INSTANCE_KEY"), os.environ.get("TWEAKWISE_ACCESS_TOKEN")
-    if key and token:
-        os.environ.setdefault("TWEAKWISE_API_URL", "https://navigator-api.tweakwise.com")
-        print(f"--- Tweakwise: {os.environ['TWEAKWISE_API_URL']} with your credentials")
-        return None, {"instance_key": key, "access_token": token}
-    sandbox = Sandbox()
-    for number in range(1, 4):  # something to count and update
-        sandbox.items[f"DEMO-{number}"] = {"ArticleNumber": f"DEMO-{number}", "Name": f"Demo item {number}"}
-    sandbox.categories[100] = {"CategoryId": 100, "Name": "Shoes"}
-    os.environ["TWEAKWISE_API_URL"] = sandbox.start()
-    print(
-        f"--- Tweakwise: local sandbox at {os.environ['TWEAKWISE_API_URL']}.\n"
-        "    To call the real API instead: TWEAKWISE_INSTANCE_KEY=... TWEAKWISE_ACCESS_TOKEN=... "
-        "make invoke FUNCTION=... EVENT=..."
-    )
-    return sandbox, sandbox.secret()
-
-
-def _resign(event: dict, resolver: Resolver) -> dict:
+def _resign(event: dict, template: dict, resolver: Resolver) -> dict:
     """Sample webhook events carry a stale signature: sign the body now with the local signing secret."""
-    import base64
-
     from tweakwise.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
     raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
-    key = resolver.resources["WebhookSigningSecret"]["Value"]["signing_secret"]
+    logical = variable_target(template, WebhookSettings.variable("signing_secret_id"), resolver)
+    key = resolver.resources[logical]["Value"]["signing_secret"]
     stamp = int(time.time())
     headers = {
         k: v

@@ -7,17 +7,12 @@ import contextlib
 import importlib.util
 import io
 import os
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from scripts.cfn import Resolver, function_environment, function_setting
-from scripts.lambda_events import LambdaContext
-
-ROOT = Path(__file__).resolve().parent.parent
-LAYER = ROOT / "layers" / "tweakwise"
+from tweakwise_local.events import LambdaContext
+from tweakwise_local.template import ROOT, Resolver, function_environment, function_setting
 
 
 @contextlib.contextmanager
@@ -51,8 +46,6 @@ class LocalFunction:
         self._handler = None
 
     def _load(self) -> Any:
-        if str(LAYER) not in sys.path:
-            sys.path.insert(0, str(LAYER))  # the layer, as /opt/python is in Lambda
         module_file, handler_name = self.handler_path.rsplit(".", 1)
         path = ROOT / self.props["CodeUri"] / f"{module_file}.py"
         spec = importlib.util.spec_from_file_location(f"local_{self.logical_id}", path)

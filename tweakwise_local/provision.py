@@ -7,7 +7,7 @@ import json
 import secrets as random
 from typing import Any
 
-from scripts.cfn import Resolver
+from tweakwise_local.template import Resolver
 
 QUEUE_ATTRIBUTES = (
     "FifoQueue",
@@ -83,10 +83,13 @@ def provision(
 
 
 def create_sync_state_table(dynamodb: Any, name: str) -> None:
-    """The sync state table as template.yaml declares it (SyncStateTable), for tests and benchmarks."""
-    from scripts.cfn import load_template
+    """The sync state table as template.yaml declares it, for tests and benchmarks."""
+    from tweakwise.settings import WorkerSettings
+    from tweakwise_local.template import load_template, variable_target
 
-    props = load_template()["Resources"]["SyncStateTable"]["Properties"]
+    template = load_template()
+    logical = variable_target(template, WorkerSettings.variable("sync_state_table"))
+    props = template["Resources"][logical]["Properties"]
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=props["AttributeDefinitions"],

@@ -16,11 +16,11 @@ import json
 import sys
 import time
 import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from tweakwise_local.template import ROOT
+
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 

@@ -74,7 +74,7 @@ class Resolver:
         self.template = template
         self.params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
         self.params.update(overrides or {})
-        # Attributes of resources that exist locally (scripts/local_aws.py): {"Ref": ..., "Arn": ...}
+        # Attributes of resources that exist locally (tweakwise_local/provision.py): {"Ref": ..., "Arn": ...}
         self.resources: dict[str, dict[str, str]] = {}
 
     def condition(self, name: str) -> bool:
@@ -133,3 +133,19 @@ def function_environment(template: dict[str, Any], logical_id: str, resolver: Re
 def function_setting(template: dict[str, Any], logical_id: str, key: str, default: Any = None) -> Any:
     own = template["Resources"][logical_id]["Properties"]
     return own.get(key, template.get("Globals", {}).get("Function", {}).get(key, default))
+
+
+def variable_target(template: dict[str, Any], variable: str, resolver: Resolver | None = None) -> str:
+    """The logical id of the resource a function environment variable names (`!Ref X`, through `!If`
+    when a resolver decides the conditions): how the local runtime finds, say, the Tweakwise secret
+    without knowing its logical id."""
+    functions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::Function"]
+    sources = [template.get("Globals", {}).get("Function", {})] + [f["Properties"] for f in functions]
+    for source in sources:
+        value = source.get("Environment", {}).get("Variables", {}).get(variable)
+        while isinstance(value, dict) and "Fn::If" in value:
+            name, yes, no = value["Fn::If"]
+            value = yes if resolver is None or resolver.condition(name) else no
+        if isinstance(value, dict) and "Ref" in value:
+            return value["Ref"]
+    raise KeyError(f"no function of template.yaml sets {variable} to a resource")

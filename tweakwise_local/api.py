@@ -1,0 +1,162 @@
+"""The template's HTTP API routes, locally: a threaded HTTP server that turns each request into API
+Gateway's payload 2.0 event, runs the route's function and answers with what it returned. Paths under
+/_local/ are the runner's own (status, schedules fired on demand)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from tweakwise_local.functions import LocalFunction
+
+ADMIN_PREFIX = "/_local/"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    path: str
+    function: LocalFunction
+
+
+def routes(functions: dict[str, LocalFunction]) -> list[Route]:
+    found = []
+    for function in functions.values():
+        for event in function.events.values():
+            if event["Type"] == "HttpApi":
+                props = event.get("Properties", {})
+                method = props.get("Method", "ANY").upper()
+                pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", props["Path"]) + "$")
+                found.append(Route(method, pattern, props["Path"], function))
+    return found
+
+
+def api_event(
+    method: str, raw_path: str, headers: dict[str, str], body: bytes, *, route: str, host: str
+) -> dict:
+    """API Gateway's HTTP API (payload 2.0) event for one request."""
+    parts = urlsplit(raw_path)
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode(), True
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": host,
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": f"local-{time.time_ns()}",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+class Admin:
+    """What /_local/ answers: supplied by the runner."""
+
+    def __init__(
+        self,
+        status: Callable[[], dict[str, Any]],
+        fire: Callable[[str], Any],
+        schedule_names: Callable[[], list[str]],
+    ):
+        self.status, self.fire, self.schedule_names = status, fire, schedule_names
+
+
+def serve(
+    port: int,
+    api_routes: list[Route],
+    run: Callable[[LocalFunction, dict, str], Any],
+    admin: Admin,
+    say: Callable[[str, str], None],
+) -> ThreadingHTTPServer:
+    """A started-ready server (call serve_forever); port 0 picks a free one."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            self.send_response(status)
+            for name, value in (headers or {"Content-Type": "application/json"}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            path = urlsplit(self.path).path
+            if path.startswith(ADMIN_PREFIX):
+                return self._admin(path)
+            headers: dict[str, str] = {}
+            for name, value in self.headers.items():  # API Gateway v2: lower case, repeats joined
+                key = name.lower()
+                headers[key] = f"{headers[key]},{value}" if key in headers else value
+            for route in api_routes:
+                if route.pattern.match(path) and route.method in (self.command, "ANY"):
+                    host = f"127.0.0.1:{server.server_port}"
+                    event = api_event(self.command, self.path, headers, body, route=route.path, host=host)
+                    result = run(route.function, event, "api")
+                    if result is None:
+                        return self._reply(500, b'{"message":"Internal Server Error"}')
+                    return self._answer(route.function, result)
+            return self._reply(404, b'{"message":"Not Found"}')
+
+        def _answer(self, function: LocalFunction, result: dict) -> None:
+            raw = result.get("body") or ""
+            data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+            status = int(result.get("statusCode", 200))
+            path = urlsplit(self.path).path
+            say("api", f"{self.command} {path} -> {function.logical_id} -> {status} {raw[:160]}")
+            self._reply(status, data, result.get("headers") or {"Content-Type": "application/json"})
+
+        def _admin(self, path: str) -> None:
+            if path == f"{ADMIN_PREFIX}status" and self.command == "GET":
+                return self._reply(200, json.dumps(admin.status()).encode())
+            name = path.removeprefix(f"{ADMIN_PREFIX}schedules/")
+            if self.command == "POST" and name in admin.schedule_names():
+                return self._reply(200, json.dumps(admin.fire(name), default=str).encode())
+            known = ", ".join(f"{ADMIN_PREFIX}schedules/{n}" for n in admin.schedule_names())
+            message = f"GET {ADMIN_PREFIX}status or POST {known}"
+            return self._reply(404, json.dumps({"message": message}).encode())
+
+        def __getattr__(self, name: str) -> Any:
+            # API Gateway answers any method (QUERY, TRACE...): an unrouted one is a 404, never a 501.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    return server

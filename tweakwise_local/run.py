@@ -1,0 +1,297 @@
+"""`make run`: the whole bundle on this machine, in one process, without Docker or an AWS account.
+
+- AWS: a moto server in this process, holding the secrets, queues, tables and state machines template.yaml
+  declares (moto's Step Functions runs the state machines, their Lambda tasks in this process).
+- Tweakwise: the in-memory sandbox, or the real API (tweakwise_local.credentials says when).
+- The HTTP API routes of template.yaml on http://127.0.0.1:3000, each calling its function.
+- Every SQS event source of template.yaml polled and fed to its function, partial failures retried.
+- Every schedule of template.yaml fired at its rate (and once at start), and on demand.
+
+Everything is read from template.yaml: a new function, route, queue, schedule or state machine needs no
+change here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from tweakwise.settings import ClientSettings, WebhookSettings
+from tweakwise_local import api, queues
+from tweakwise_local.credentials import local_tweakwise, mode
+from tweakwise_local.events import emf_metrics
+from tweakwise_local.functions import LocalFunction
+from tweakwise_local.provision import provision
+from tweakwise_local.sandbox import Faults
+from tweakwise_local.schedules import Schedule, schedules
+from tweakwise_local.states import StateMachines
+from tweakwise_local.template import Resolver, load_template, variable_target
+
+# Locally the task schedules are on, so their path (and the state machine's) can be seen, and a followed
+# task is polled every second instead of every minute.
+LOCAL_PARAMETERS = {
+    "ImportTaskScheduleState": "ENABLED",
+    "PublishTaskScheduleState": "ENABLED",
+    "TaskPollSeconds": "1",
+}
+
+
+def say(kind: str, message: str) -> None:
+    # The real stdout: an invocation running in another thread may be capturing sys.stdout (its metrics).
+    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    print(f"{stamp} {kind:<9} {message}", file=sys.__stdout__, flush=True)
+
+
+class Runner:
+    def __init__(self, api_port: int = 3000, faults: Faults | None = None, fail_tasks: bool = False):
+        self.template = load_template()
+        self.resolver = Resolver(self.template, LOCAL_PARAMETERS)
+        self.api_port = api_port
+        self.faults = faults or Faults()
+        self.fail_tasks = fail_tasks
+        self.mode = mode()
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.functions: dict[str, LocalFunction] = {}
+
+    # -- start and stop -----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)  # failed states: we report them
+
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.aws_url,
+                "MOTO_PORT": str(port),  # where moto's Step Functions sends its service integrations
+                "AWS_DEFAULT_REGION": "eu-west-1",
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
+        self.tweakwise = local_tweakwise(self.faults, self.fail_tasks)
+        self.sandbox = self.tweakwise.sandbox
+        secret = variable_target(self.template, ClientSettings.variable("secret_id"), self.resolver)
+        provision(self.template, self.resolver, {secret: self.tweakwise.credentials})
+        extra_env = {
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("RUN_LOG_LEVEL", "WARNING"),
+            ClientSettings.variable("api_url"): self.tweakwise.url,
+        }
+        for logical, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::Serverless::Function":
+                arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{logical}"
+                self.resolver.resources[logical] = {"Ref": logical, "Arn": arn}
+        for logical, resource in self.template["Resources"].items():
+            if resource["Type"] == "AWS::Serverless::Function":
+                self.functions[logical] = LocalFunction(self.template, logical, self.resolver, extra_env)
+        self.state_machines = StateMachines(
+            self.template, self.resolver, lambda name, payload: self.functions[name].invoke(payload, True)[0]
+        )
+        self.state_machines.create()
+        self.schedules = {s.name: s for s in schedules(self.template, self.resolver)}
+        self.routes = api.routes(self.functions)
+        self.sources = queues.event_sources(self.functions, self.resolver)
+        admin = api.Admin(self.status, self.fire, lambda: sorted(self.schedules))
+        self.api = api.serve(self.api_port, self.routes, self.run, admin, say)
+        self.api_port = self.api.server_port
+        self._spawn(self.api.serve_forever)
+        for source in self.sources:
+            self._spawn(queues.poll, source, self.run, self.stopping, say, self._sandbox_summary)
+        for schedule in self.schedules.values():
+            self._spawn(self._repeat, schedule)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.api.shutdown()
+        self.api.server_close()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        self.tweakwise.stop()
+        self.moto.stop()
+
+    def _spawn(self, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    # -- functions, state machines, schedules --------------------------------------------------------
+
+    def run(self, function: LocalFunction, event: dict, kind: str) -> Any:
+        try:
+            result, printed = function.invoke(event, capture=True)
+        except Exception as exc:  # a failed invocation: Lambda would retry or dead-letter it
+            say(kind, f"{function.logical_id} failed: {type(exc).__name__}: {exc}")
+            return None
+        metrics = emf_metrics(printed)
+        if metrics:
+            say("metrics", " ".join(f"{k}={v:g}" for k, v in metrics.items()))
+        return result
+
+    def execute(self, logical: str, document: dict) -> Any:
+        """A state machine execution to its end: its output, or {"failed": error}."""
+        execution = self.state_machines.execute(logical, document)
+        say("sfn", f"{logical}: {' -> '.join(execution.states)}")
+        for resource, params in execution.service_calls():
+            if resource.endswith("cloudwatch:putMetricData"):
+                say("metrics", " ".join(f"{m['MetricName']}={m['Value']:g}" for m in params["MetricData"]))
+            elif resource.endswith("sns:publish"):
+                say("notify", f"SNS: {params.get('Subject')}: {params.get('Message')}")
+        if execution.status == "SUCCEEDED":
+            return execution.output
+        say("sfn", f"{logical} execution {execution.status.lower()}: {execution.error}: {execution.cause}")
+        return {"failed": execution.error}
+
+    def fire(self, name: str) -> Any:
+        schedule = self.schedules[name]
+        say("schedule", f"{name} fired")
+        if schedule.target in self.functions:
+            result = self.run(self.functions[schedule.target], schedule.payload, "schedule")
+        else:
+            result = self.execute(schedule.target, schedule.payload)
+        if result is not None:
+            say("schedule", f"{name} -> {json.dumps(result, default=str)}")
+        return result
+
+    def _repeat(self, schedule: Schedule) -> None:
+        delay = 2.0  # once at start, so the result shows at once
+        while not self.stopping.wait(delay):
+            self.fire(schedule.name)
+            if schedule.period is None:  # cron(): on demand only, locally
+                return
+            delay = schedule.period
+
+    # -- what /_local/status shows -------------------------------------------------------------------
+
+    def _sandbox_summary(self) -> str:
+        box = self.sandbox
+        return f"; sandbox holds {len(box.items)} items, {len(box.categories)} categories" if box else ""
+
+    def status(self) -> dict[str, Any]:
+        import boto3
+
+        sqs = boto3.client("sqs")
+        found = {}
+        for logical, attrs in self.resolver.resources.items():
+            if "QueueName" in attrs:
+                counts = sqs.get_queue_attributes(
+                    QueueUrl=attrs["Ref"],
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+                found[logical] = {k: int(v) for k, v in counts.items()}
+        sandbox = None
+        if self.sandbox:
+            sandbox = {
+                "items": len(self.sandbox.items),
+                "item_ids": sorted(self.sandbox.items),
+                "categories": len(self.sandbox.categories),
+                "task_triggers": len(self.sandbox.task_triggers),
+                "requests": len(self.sandbox.requests),
+            }
+        return {"mode": self.mode, "sandbox": sandbox, "queues": found, "schedules": sorted(self.schedules)}
+
+    # -- what the user sees first ----------------------------------------------------------------------
+
+    def signing_secret(self) -> str | None:
+        """The webhook's signing key, generated for this run."""
+        logical = variable_target(self.template, WebhookSettings.variable("signing_secret_id"), self.resolver)
+        return self.resolver.resources.get(logical, {}).get("Value", {}).get("signing_secret")
+
+    def banner(self) -> str:
+        api = f"http://127.0.0.1:{self.api_port}"
+        secret = self.signing_secret()
+        lines = [f"Tweakwise bundle running locally ({self.mode} mode). Ctrl-C stops it.", ""]
+        for route in self.routes:
+            lines.append(f"  api        {route.method} {api}{route.path} -> {route.function.logical_id}")
+        if self.sandbox:
+            lines.append(
+                f"  tweakwise  {self.tweakwise.url} (sandbox; instance key {self.sandbox.instance_key}, "
+                f"token {self.sandbox.access_token}; faults: {self.faults})"
+            )
+        else:
+            lines.append(f"  tweakwise  {self.tweakwise.url} (live: your instance)")
+        lines.append(
+            f"  aws        {self.aws_url} (moto; e.g. aws --endpoint-url {self.aws_url} sqs list-queues)"
+        )
+        for source in self.sources:
+            queue = source.queue_arn.rsplit(":", 1)[1]
+            lines.append(
+                f"  queue      {queue} -> {source.function.logical_id} (batches of {source.batch_size})"
+            )
+        for name, schedule in self.schedules.items():
+            every = f"every {schedule.period} s" if schedule.period else "cron: on demand"
+            lines.append(
+                f"  schedule   {name} ({every}, first in 2 s; now: "
+                f"curl -X POST {api}/_local/schedules/{name})"
+            )
+        lines.append(f"  status     curl {api}/_local/status")
+        if secret:
+            lines += [
+                f"  signing    {secret} (local, new each run)",
+                "",
+                "Send a signed webhook (paste into a shell):",
+                "",
+                '  BODY=\'{"events":[{"id":"evt-\'"$(date +%s%N)"\'","type":"item.upsert",'
+                '"occurredAt":"\'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"\'","item":{"id":"SKU-1",'
+                '"name":"Trail runner","price":89.95,"stock":12}}]}\'',
+                "  TS=$(date +%s)",
+                '  SIG=$(printf \'%s.%s\' "$TS" "$BODY" | '
+                f"openssl dgst -sha256 -hmac '{secret}' | sed 's/^.* //')",
+                f"  curl -sS -X POST {api}/webhooks/catalog -H 'Content-Type: application/json' \\",
+                '    -H "X-Signature-Timestamp: $TS" -H "X-Signature: sha256=$SIG" -d "$BODY"',
+            ]
+        return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", "3000")))
+    parser.add_argument(
+        "--faults",
+        default=os.environ.get("SANDBOX_FAULTS", ""),
+        help='sandbox faults, e.g. "429=0.2,5xx=0.1,latency=0.3,retry-after=2"',
+    )
+    parser.add_argument(
+        "--fail-tasks",
+        action="store_true",
+        default=bool(os.environ.get("SANDBOX_FAIL_TASKS")),
+        help="the sandbox reports every task as failed (shows the alarm path)",
+    )
+    args = parser.parse_args(argv)
+    runner = Runner(args.api_port, Faults.parse(args.faults), args.fail_tasks)
+    try:
+        runner.start()
+    except OSError as exc:
+        print(f"Cannot start: {exc}. Is something else on port {args.api_port}? Try: make run API_PORT=3001")
+        return 1
+    print(runner.banner(), file=sys.__stdout__, flush=True)
+    print("ready", file=sys.__stdout__, flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    say("run", "stopping")
+    with contextlib.suppress(Exception):
+        runner.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
