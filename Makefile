@@ -24,7 +24,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: lock mutation fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: tests integration e2e lock mutation fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,8 +73,8 @@ $(MUTATION_VENV)/.ok: requirements-dev.lock
 setup: ## Create the four virtualenvs (in parallel)
 	@$(MAKE) --no-print-directory -j4 $(VENV)/.ok $(SAM_VENV)/.ok $(CHECKOV_VENV)/.ok $(FUZZ_VENV)/.ok
 
-test: setup ## Everything CI runs: lint, unit tests with coverage, the webhook fuzz, template linters, sam build + layer check
-	@$(MAKE) --no-print-directory lint unit fuzz cfn-lint validate checkov build check-build
+test: setup ## Everything CI runs: lint, all tests with coverage, the webhook fuzz, template linters, sam build + layer check
+	@$(MAKE) --no-print-directory lint tests fuzz cfn-lint validate checkov build check-build
 	@echo "make test: all checks passed"
 
 lint: $(VENV)/.ok ## ruff lint and format check
@@ -85,8 +85,17 @@ format: $(VENV)/.ok ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-unit: $(VENV)/.ok ## pytest with coverage of the tweakwise package (fails under 90%)
+tests: $(VENV)/.ok ## Every test (unit, integration, e2e) with coverage of the tweakwise package (fails under 90%)
 	$(VENV)/bin/python -m pytest --cov --cov-report=term-missing
+
+unit: $(VENV)/.ok ## The quick loop: unit tests only (no moto, no sockets), in seconds
+	$(VENV)/bin/python -m pytest tests/unit -q
+
+integration: $(VENV)/.ok ## moto and a local Tweakwise over real sockets
+	$(VENV)/bin/python -m pytest tests/integration -q
+
+e2e: $(VENV)/.ok ## make run and make invoke as subprocesses
+	$(VENV)/bin/python -m pytest tests/e2e -q
 
 cfn-lint: $(VENV)/.ok ## cfn-lint with the serverless rules
 	$(VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules

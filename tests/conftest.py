@@ -38,6 +38,17 @@ INSTANCE_KEY = "inst-4f1c2a"
 ACCESS_TOKEN = "tok-SECRET-9b8e7d6c5a4f3e2d1c0b"
 
 
+KINDS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark each test by its folder: `pytest -m unit` is the quick loop (`make unit`)."""
+    for item in items:
+        kind = item.path.parent.name
+        if kind in KINDS:
+            item.add_marker(kind)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_container():
     """Each test starts as a new container: no secret value remembered by an earlier one."""

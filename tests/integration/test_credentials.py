@@ -11,7 +11,7 @@ import pytest
 from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION, SECRET_ID, CallCounter
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient
-from tweakwise.credentials import Credentials, SecretCredentials, parse_secret
+from tweakwise.credentials import SecretCredentials
 
 
 def test_reads_the_secret_once_per_max_age(secrets):
@@ -37,12 +37,6 @@ def test_max_age_zero_reads_every_time(secrets):
 def test_extra_keys_are_kept_beside_the_credentials(secrets):
     secrets({"instance_key": "k", "access_token": "t", "tasks": {"publish": "g"}})
     assert SecretCredentials(SECRET_ID).get().extra == {"tasks": {"publish": "g"}}
-
-
-def test_repr_never_shows_the_token():
-    creds = Credentials(INSTANCE_KEY, ACCESS_TOKEN)
-    assert ACCESS_TOKEN not in repr(creds) and ACCESS_TOKEN not in str(creds)
-    assert creds.headers() == {"TWN-InstanceKey": INSTANCE_KEY, "TWN-Authentication": ACCESS_TOKEN}
 
 
 def test_missing_secret_names_the_secret_id(aws):
@@ -89,34 +83,6 @@ def test_secret_that_is_not_json(secrets):
     secrets(f"instance_key={INSTANCE_KEY};access_token={ACCESS_TOKEN}")
     with pytest.raises(errors.CredentialsError, match="is not valid JSON") as caught:
         SecretCredentials(SECRET_ID).get()
-    assert ACCESS_TOKEN not in str(caught.value)
-
-
-@pytest.mark.parametrize("value", [[1, 2], "just a string", 42])
-def test_secret_that_is_json_but_not_an_object(value):
-    with pytest.raises(errors.CredentialsError, match="must be a JSON object"):
-        parse_secret("s", value)
-
-
-@pytest.mark.parametrize("key", ["instance_key", "access_token"])
-@pytest.mark.parametrize("bad", [None, ""])
-def test_missing_or_empty_key_is_named(key, bad):
-    value = {"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, key: bad}
-    if bad is None:
-        del value[key]
-    with pytest.raises(errors.CredentialsError, match=f"has no '{key}' or it is empty"):
-        parse_secret("s", value)
-
-
-@pytest.mark.parametrize(
-    "token",
-    [ACCESS_TOKEN + "\n", ACCESS_TOKEN + "\r\nX-Evil: 1", " " + ACCESS_TOKEN, "tök\u00e9n", "a\tb", 123],
-)
-def test_values_invalid_in_a_header_are_refused_without_echoing_them(token):
-    with pytest.raises(
-        errors.CredentialsError, match="'access_token' must be a string of visible ASCII"
-    ) as caught:
-        parse_secret("s", {"instance_key": INSTANCE_KEY, "access_token": token})
     assert ACCESS_TOKEN not in str(caught.value)
 
 

@@ -395,39 +395,6 @@ def test_the_stale_guard_expires_after_its_ttl(catalog_aws, worker, monkeypatch)
     assert SyncState(None, "t").ttl_seconds == 30 * 86400  # the default guard lifetime
 
 
-def test_every_item_field_is_mapped_to_its_tweakwise_name():
-    from tweakwise.events import Item
-    from tweakwise.sync import to_item_fields
-
-    item = Item.model_validate(
-        {
-            "id": "A",
-            "name": "N",
-            "price": 2.5,
-            "stock": -1,
-            "brand": "B",
-            "groupCode": "G",
-            "image": "https://i",
-            "url": "https://u",
-            "categories": [1],
-            "attributes": {"color": "red", "size": ["S", "M"]},
-        }
-    )
-    assert to_item_fields(item, [7]) == {
-        "Name": "N",
-        "Price": 2.5,
-        "Stock": -1,
-        "Brand": "B",
-        "GroupCode": "G",
-        "Image": "https://i",
-        "Url": "https://u",
-        "Categories": [7],
-        "Attributes": [{"Key": "color", "Values": ["red"]}, {"Key": "size", "Values": ["S", "M"]}],
-    }
-    bare = Item.model_validate({"id": "A", "name": "N", "price": 1, "stock": 0, "brand": ""})
-    assert to_item_fields(bare, None) == {"Name": "N", "Price": 1, "Stock": 0, "Brand": ""}
-
-
 def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise, monkeypatch, tweakwise_log):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
     tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json(
@@ -445,24 +412,6 @@ def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise
         )
         for m in tweakwise_log
     )
-
-
-def test_an_unknown_category_key_says_which():
-    from tweakwise.errors import NotFoundError, UnknownCategoryError
-    from tweakwise.sync import CategoryRefs
-
-    class Client:
-        def get_category_by_key(self, key):
-            if key == "known":
-                return {"CategoryId": "7"}
-            raise NotFoundError("GET", "/category/getbykey/{key}", 404)
-
-    refs = CategoryRefs(Client())
-    assert refs.require([3, "known"]) == [3, 7]
-    with pytest.raises(UnknownCategoryError, match=r"^category key 'new' is not in Tweakwise \(yet\)$"):
-        refs.require(["known", "new"])
-    refs.forget("known")
-    assert refs._ids == {}
 
 
 def test_lookups_of_different_category_keys_do_not_wait_for_each_other():

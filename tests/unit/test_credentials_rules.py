@@ -1,0 +1,43 @@
+"""The secret's shape, checked without reading it."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import ACCESS_TOKEN, INSTANCE_KEY
+from tweakwise import errors
+from tweakwise.credentials import Credentials, parse_secret
+
+
+def test_repr_never_shows_the_token():
+    creds = Credentials(INSTANCE_KEY, ACCESS_TOKEN)
+    assert ACCESS_TOKEN not in repr(creds) and ACCESS_TOKEN not in str(creds)
+    assert creds.headers() == {"TWN-InstanceKey": INSTANCE_KEY, "TWN-Authentication": ACCESS_TOKEN}
+
+
+@pytest.mark.parametrize("value", [[1, 2], "just a string", 42])
+def test_secret_that_is_json_but_not_an_object(value):
+    with pytest.raises(errors.CredentialsError, match="must be a JSON object"):
+        parse_secret("s", value)
+
+
+@pytest.mark.parametrize("key", ["instance_key", "access_token"])
+@pytest.mark.parametrize("bad", [None, ""])
+def test_missing_or_empty_key_is_named(key, bad):
+    value = {"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, key: bad}
+    if bad is None:
+        del value[key]
+    with pytest.raises(errors.CredentialsError, match=f"has no '{key}' or it is empty"):
+        parse_secret("s", value)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [ACCESS_TOKEN + "\n", ACCESS_TOKEN + "\r\nX-Evil: 1", " " + ACCESS_TOKEN, "tök\u00e9n", "a\tb", 123],
+)
+def test_values_invalid_in_a_header_are_refused_without_echoing_them(token):
+    with pytest.raises(
+        errors.CredentialsError, match="'access_token' must be a string of visible ASCII"
+    ) as caught:
+        parse_secret("s", {"instance_key": INSTANCE_KEY, "access_token": token})
+    assert ACCESS_TOKEN not in str(caught.value)
