@@ -16,6 +16,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -83,7 +84,9 @@ def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> di
     return {TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(secret, stamp, body)}
 
 
-def sqs_event(messages: list[dict], queue_arn: str = f"arn:aws:sqs:{REGION}:{ACCOUNT}:catalog.fifo") -> dict:
+def sqs_event(
+    messages: Sequence[Mapping[str, Any]], queue_arn: str = f"arn:aws:sqs:{REGION}:{ACCOUNT}:catalog.fifo"
+) -> dict:
     """Lambda's SQS event for received messages (the shape the event source mapping sends)."""
     records = []
     for message in messages:
@@ -141,5 +144,6 @@ def emf_metrics(output: str) -> dict[str, float]:
         for directive in blob["_aws"]["CloudWatchMetrics"]:
             for metric in directive["Metrics"]:
                 value = blob.get(metric["Name"])
-                found[metric["Name"]] = sum(value) if isinstance(value, list) else value
+                if value is not None:
+                    found[metric["Name"]] = float(sum(value) if isinstance(value, list) else value)
     return found

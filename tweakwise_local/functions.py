@@ -8,7 +8,7 @@ import importlib.util
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from tweakwise_local.events import LambdaContext
@@ -43,12 +43,14 @@ class LocalFunction:
         self.memory = int(function_setting(template, logical_id, "MemorySize", 128))
         self.handler_path = str(function_setting(template, logical_id, "Handler"))
         self.events = self.props.get("Events", {})
-        self._handler = None
+        self._handler: Callable[[dict, LambdaContext], Any] | None = None
 
     def _load(self) -> Any:
         module_file, handler_name = self.handler_path.rsplit(".", 1)
         path = ROOT / self.props["CodeUri"] / f"{module_file}.py"
         spec = importlib.util.spec_from_file_location(f"local_{self.logical_id}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         return getattr(module, handler_name)
@@ -58,10 +60,11 @@ class LocalFunction:
         with self._lock, environment(self.env):
             if self._handler is None:
                 self._handler = self._load()  # a cold start, outside any capture of stdout
+            handler = self._handler
             context = LambdaContext(self.logical_id, self.memory, self.timeout)
             if not capture:
-                return self._handler(event, context), ""
+                return handler(event, context), ""
             buffer = io.StringIO()
             with contextlib.redirect_stdout(buffer):
-                result = self._handler(event, context)
+                result = handler(event, context)
             return result, buffer.getvalue()

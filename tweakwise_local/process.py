@@ -18,10 +18,22 @@ from tweakwise_local.template import ROOT
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
 
 
+class Child:
+    """A started runner: its process and, once it stopped, what it printed after the banner."""
+
+    def __init__(self, process: subprocess.Popen[str]):
+        self.process = process
+        self.rest = ""
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.returncode
+
+
 @contextmanager
-def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen, str]]:
-    """Start the runner, wait for "ready", yield (process, banner); stop it with Ctrl-C. Its later output
-    is read all along (a full pipe would stall it) and is `process.rest` once it stopped."""
+def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[tuple[Child, str]]:
+    """Start the runner, wait for "ready", yield (child, banner); stop it with Ctrl-C. Its later output
+    is read all along (a full pipe would stall it) and is `child.rest` once it stopped."""
     process = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -31,19 +43,23 @@ def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[t
         text=True,
         start_new_session=True,
     )
+    if process.stdout is None:
+        raise RuntimeError("no output pipe")
+    stdout = process.stdout
+    child = Child(process)
     banner: list[str] = []
     rest: list[str] = []
-    reader = threading.Thread(target=lambda: rest.extend(process.stdout), daemon=True)
+    reader = threading.Thread(target=lambda: rest.extend(stdout), daemon=True)
     deadline = time.monotonic() + 120
     try:
-        for line in process.stdout:
+        for line in stdout:
             banner.append(line)
             if line.strip() == "ready" or time.monotonic() > deadline:
                 break
         if not banner or banner[-1].strip() != "ready":
             raise RuntimeError("the local bundle did not start:\n" + "".join(banner))
         reader.start()
-        yield process, "".join(banner)
+        yield child, "".join(banner)
     finally:
         # Ctrl-C for the runner itself (under make: make's child), as a terminal would deliver it to it.
         children = subprocess.run(
@@ -60,13 +76,20 @@ def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[t
             if reader.is_alive() or reader.ident:
                 reader.join(timeout=5)
             else:
-                rest.extend(process.stdout)
-            process.rest = "".join(rest)
+                rest.extend(stdout)
+            child.rest = "".join(rest)
+
+
+def _found(pattern: str, banner: str) -> str:
+    match = re.search(pattern, banner)
+    if match is None:
+        raise ValueError(f"the banner shows no {pattern!r}")
+    return match[1]
 
 
 def api_url(banner: str) -> str:
-    return re.search(r"POST (http://127\.0\.0\.1:\d+)/webhooks/catalog", banner)[1]
+    return _found(r"POST (http://127\.0\.0\.1:\d+)/webhooks/catalog", banner)
 
 
 def signing_secret(banner: str) -> str:
-    return re.search(r"signing\s+(\S+) \(local", banner)[1]
+    return _found(r"signing\s+(\S+) \(local", banner)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets as random
-from typing import Any
+from typing import Any, cast
 
 from tweakwise_local.template import Resolver
 
@@ -44,7 +44,8 @@ def provision(
                 if k in props
             }
             url = sqs.create_queue(
-                QueueName=f"{stack}-{logical}" + (".fifo" if fifo else ""), Attributes=attributes
+                QueueName=f"{stack}-{logical}" + (".fifo" if fifo else ""),
+                Attributes=cast(Any, attributes),  # names from the template, which cfn-lint checks
             )["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
                 "QueueArn"

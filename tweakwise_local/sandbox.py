@@ -309,10 +309,11 @@ class Sandbox:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
+                extra: dict[str, str] = {}
                 try:
                     body = json.loads(raw) if raw else None
                 except ValueError:
-                    status, payload, extra = 400, {"Message": "The request body is not valid JSON."}, {}
+                    status, payload = 400, {"Message": "The request body is not valid JSON."}
                 else:
                     headers = {k.lower(): v for k, v in self.headers.items()}
                     status, payload, extra = sandbox.answer(

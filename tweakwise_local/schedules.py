@@ -33,7 +33,7 @@ def _schedule(name: str, props: dict, target: str, payload: Any, resolver: Resol
 
 def schedules(template: dict[str, Any], resolver: Resolver) -> list[Schedule]:
     """Every enabled schedule, its target named by logical id (resolver.resources knows every ARN)."""
-    by_arn = {}
+    by_arn: dict[str, str] = {}
     for logical, attrs in resolver.resources.items():
         for key in ("Arn", "Ref"):
             if key in attrs:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from tweakwise_local.template import Resolver
@@ -77,7 +77,9 @@ def route_lambda(invoke: Callable[[str, dict], Any]) -> None:
     if (INVOKE_EVENT, _answer_invoke) not in botocore.handlers.BUILTIN_HANDLERS:
         botocore.handlers.BUILTIN_HANDLERS.append((INVOKE_EVENT, _answer_invoke))  # sessions made later
     if boto3.DEFAULT_SESSION is not None:  # the session that exists already copied the list before
-        boto3.DEFAULT_SESSION.events.register(INVOKE_EVENT, _answer_invoke, unique_id=INVOKE_EVENT)
+        # botocore's stubs type handlers as returning None; a before-call handler may return the answer.
+        handler = cast(Callable[..., None], _answer_invoke)
+        boto3.DEFAULT_SESSION.events.register(INVOKE_EVENT, handler, unique_id=INVOKE_EVENT)
 
 
 @dataclass
@@ -87,7 +89,7 @@ class Execution:
     error: str | None = None
     cause: str | None = None
     states: list[str] = field(default_factory=list)  # the states entered, in order
-    events: list[dict] = field(default_factory=list)  # the execution history
+    events: list[Any] = field(default_factory=list)  # the execution history
 
     def inputs(self, state: str) -> list[Any]:
         """The input of each entry into `state`."""

@@ -26,8 +26,10 @@ def _intrinsic(loader: _Loader, suffix: str, node: yaml.Node) -> dict[str, Any]:
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
+    elif isinstance(node, yaml.MappingNode):
         value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected !{suffix} node", node.start_mark)
     return {name: value}
 
 
@@ -75,7 +77,7 @@ class Resolver:
         self.params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
         self.params.update(overrides or {})
         # Attributes of resources that exist locally (tweakwise_local/provision.py): {"Ref": ..., "Arn": ...}
-        self.resources: dict[str, dict[str, str]] = {}
+        self.resources: dict[str, dict[str, Any]] = {}
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.template["Conditions"][name]))

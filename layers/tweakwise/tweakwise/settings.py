@@ -51,7 +51,7 @@ class _FromEnvironment:
                     raise ConfigurationError(f"Environment variable {name} is not set; the template sets it")
                 continue
             values[spec.name] = _parse(
-                spec.type, name, raw, spec.metadata["minimum"], spec.metadata["maximum"]
+                str(spec.type), name, raw, spec.metadata["minimum"], spec.metadata["maximum"]
             )
         return cls(**values)
 

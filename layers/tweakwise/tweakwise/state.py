@@ -13,7 +13,10 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 logger = logging.getLogger("tweakwise")
 
@@ -31,7 +34,7 @@ class PublishMarks:
 class SyncState:
     """One sync state table. Thread-safe (boto3 clients are)."""
 
-    def __init__(self, dynamodb: Any, table: str, ttl_days: int = DEFAULT_TTL_DAYS):
+    def __init__(self, dynamodb: DynamoDBClient, table: str, ttl_days: int = DEFAULT_TTL_DAYS):
         self.dynamodb = dynamodb
         self.table = table
         self.ttl_seconds = ttl_days * 86400

@@ -16,7 +16,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
@@ -34,6 +34,9 @@ from .events import (
     error_list,
 )
 from .state import SyncState
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
+    from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger("tweakwise")
 
@@ -113,7 +116,7 @@ class CategoryRefs:
 
 
 class CatalogSync:
-    def __init__(self, client: TweakwiseClient, state: SyncState, sqs: Any, dead_letter_queue_url: str):
+    def __init__(self, client: TweakwiseClient, state: SyncState, sqs: SQSClient, dead_letter_queue_url: str):
         self.client = client
         self.state = state
         self.sqs = sqs
@@ -195,7 +198,7 @@ class CatalogSync:
         self.sqs.send_message(
             QueueUrl=self.dead_letter_queue_url,
             MessageBody=record.body,
-            MessageGroupId=attributes.message_group_id,
+            MessageGroupId=attributes.message_group_id or record.message_id,
             MessageDeduplicationId=attributes.message_deduplication_id or record.message_id,
             MessageAttributes={
                 "ErrorReason": {"DataType": "String", "StringValue": reason[:1000]},
@@ -225,7 +228,7 @@ class ConcurrentFifoProcessor(BatchProcessor):
         groups: dict[str, list[dict]] = {}
         for record in self.records:
             group = record.get("attributes", {}).get("MessageGroupId") or record.get("messageId")
-            groups.setdefault(group, []).append(record)
+            groups.setdefault(str(group), []).append(record)
         if len(groups) == 1 or self.max_workers == 1:
             return [result for records in groups.values() for result in self._process_group(records)]
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(groups))) as pool:

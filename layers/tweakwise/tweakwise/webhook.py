@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import secrecy
 from .credentials import JsonSecret
@@ -32,6 +32,10 @@ from .errors import (
     TimestampError,
 )
 from .settings import WebhookSettings
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef as Entry
 
 logger = logging.getLogger("tweakwise")
 
@@ -174,7 +178,7 @@ def deduplication_id(event: Any) -> str:
     return _hash(event.id)
 
 
-def queue_entries(events: Sequence[Any]) -> list[dict[str, Any]]:
+def queue_entries(events: Sequence[Any]) -> list[Entry]:
     return [
         {
             "Id": str(index),
@@ -187,7 +191,7 @@ def queue_entries(events: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _size(entry: dict[str, Any]) -> int:
+def _size(entry: Entry) -> int:
     attributes = entry["MessageAttributes"]
     return len(entry["MessageBody"].encode()) + sum(
         len(name) + len(value["DataType"]) + len(value["StringValue"].encode())
@@ -195,7 +199,7 @@ def _size(entry: dict[str, Any]) -> int:
     )
 
 
-def oversized(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+def oversized(entries: Sequence[Entry]) -> list[dict[str, str]]:
     """The events SQS could never take, as [{path, error}]."""
     return [
         {"path": f"events[{index}]", "error": f"the event is over {MAX_MESSAGE_BYTES} bytes once queued"}
@@ -204,9 +208,9 @@ def oversized(entries: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
-def batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def batches(entries: Sequence[Entry]) -> list[list[Entry]]:
     """Entries in order, in SendMessageBatch calls of at most ten entries and MAX_MESSAGE_BYTES."""
-    chunks: list[list[dict[str, Any]]] = []
+    chunks: list[list[Entry]] = []
     sizes: list[int] = []
     for entry in entries:
         size = _size(entry)
@@ -219,7 +223,7 @@ def batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return chunks
 
 
-def enqueue(sqs: Any, queue_url: str, entries: Sequence[dict[str, Any]]) -> None:
+def enqueue(sqs: SQSClient, queue_url: str, entries: Sequence[Entry]) -> None:
     """Send every entry, in order. Raises QueueError if any is not accepted."""
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -241,7 +245,7 @@ def _error(status: HTTPStatus, message: str, errors: list[dict[str, str]] | None
     return Answer(status, body)
 
 
-def handle_webhook(request: WebhookRequest, verifier: Verifier, sqs: Any, queue_url: str) -> Answer:  # noqa: PLR0911 - one return per answer
+def handle_webhook(request: WebhookRequest, verifier: Verifier, sqs: SQSClient, queue_url: str) -> Answer:  # noqa: PLR0911 - one return per answer
     """One webhook request, from the HTTP request to the answer."""
     from pydantic import ValidationError
 
