@@ -105,7 +105,7 @@ validate: $(SAM_VENV)/.ok ## sam validate --lint
 	$(SAM_VENV)/bin/sam validate --lint
 
 checkov: $(CHECKOV_VENV)/.ok ## checkov over the template (suppressions carry their reason)
-	$(CHECKOV_VENV)/bin/checkov --framework cloudformation --skip-download --quiet --compact -f template.yaml
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml -f template.yaml
 
 build: $(SAM_VENV)/.ok ## sam build (no Docker: makefile builds with aarch64 wheels)
 	$(SAM_VENV)/bin/sam build --parallel $(QUIET_PIP)
