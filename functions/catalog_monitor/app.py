@@ -1,17 +1,14 @@
 """Scheduled catalog monitor: publishes Tweakwise's product and category counts as CloudWatch metrics."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tweakwise.client import TweakwiseClient
 from tweakwise.monitor import CATEGORIES_METRIC, PRODUCTS_METRIC, read_catalog_stats
-from tweakwise.secrecy import TRACER_PATCH_MODULES
+from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings
 
-logger = Logger()
-copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
+logger, tracer = logger_and_tracer()
 metrics = Metrics()
 instance = MetricsSettings.from_env().instance_name
 client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call

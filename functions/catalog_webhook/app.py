@@ -1,17 +1,13 @@
 """Catalog webhook (API Gateway HTTP API): checks the signature and schema, queues events on SQS FIFO."""
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-from tweakwise.secrecy import TRACER_PATCH_MODULES
+from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import WebhookSettings
 from tweakwise.webhook import SigningSecrets, Verifier, WebhookRequest, handle_webhook
 
-logger = Logger()
-copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
+logger, tracer = logger_and_tracer()
 app = APIGatewayHttpResolver()
 settings = WebhookSettings.from_env()
 sqs = boto3.client("sqs")

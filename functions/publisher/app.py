@@ -2,20 +2,17 @@
 since the last publish, and never while one is still running."""
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tweakwise.client import TweakwiseClient
+from tweakwise.observability import logger_and_tracer
 from tweakwise.publish import Publisher
-from tweakwise.secrecy import TRACER_PATCH_MODULES
 from tweakwise.settings import MetricsSettings, PublisherSettings
 from tweakwise.state import SyncState
 from tweakwise.tasks import TaskState
 
-logger = Logger()
-copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
+logger, tracer = logger_and_tracer()
 metrics = Metrics()
 settings = PublisherSettings.from_env()
 instance = MetricsSettings.from_env().instance_name

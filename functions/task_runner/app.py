@@ -4,16 +4,11 @@ Event: {"task": "<name>"} or {"action": "trigger", "task": ...} triggers; {"acti
 "startedAt": <execution start>, "timeoutSeconds": n} reads the status for the state machine's loop.
 """
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-
 from tweakwise import tasks
 from tweakwise.client import TweakwiseClient
-from tweakwise.secrecy import TRACER_PATCH_MODULES
+from tweakwise.observability import logger_and_tracer
 
-logger = Logger()
-copy_config_to_registered_loggers(source_logger=logger, include={"tweakwise"})
-tracer = Tracer(patch_modules=TRACER_PATCH_MODULES)
+logger, tracer = logger_and_tracer()
 client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
 
 
