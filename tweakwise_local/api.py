@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar, cast
 from urllib.parse import urlsplit
 
 from tweakwise_local.functions import LocalFunction
@@ -90,6 +90,72 @@ class Admin:
         self.status, self.fire, self.schedule_names = status, fire, schedule_names
 
 
+class ApiHandler(BaseHTTPRequestHandler):
+    """One request: a route's function, the runner's /_local/ paths, or 404. `serve` sets the class
+    attributes on a subclass of its own."""
+
+    protocol_version = "HTTP/1.1"
+    routes: ClassVar[list[Route]] = []
+    admin: ClassVar[Admin]
+    run: ClassVar[Callable[[LocalFunction, dict, str], Any]]
+    say: ClassVar[Callable[[str, str], None]]
+
+    def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        for name, value in (headers or {"Content-Type": "application/json"}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path
+        if path.startswith(ADMIN_PREFIX):
+            return self._admin(path)
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():  # API Gateway v2: lower case, repeats joined
+            key = name.lower()
+            headers[key] = f"{headers[key]},{value}" if key in headers else value
+        for route in self.routes:
+            if route.pattern.match(path) and route.method in (self.command, "ANY"):
+                host = f"127.0.0.1:{cast(ThreadingHTTPServer, self.server).server_port}"
+                event = api_event(self.command, self.path, headers, body, route=route.path, host=host)
+                result = type(self).run(route.function, event, "api")
+                if result is None:
+                    return self._reply(500, b'{"message":"Internal Server Error"}')
+                return self._answer(route.function, result)
+        return self._reply(404, b'{"message":"Not Found"}')
+
+    def _answer(self, function: LocalFunction, result: dict) -> None:
+        raw = result.get("body") or ""
+        data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+        status = int(result.get("statusCode", 200))
+        path = urlsplit(self.path).path
+        type(self).say("api", f"{self.command} {path} -> {function.logical_id} -> {status} {raw[:160]}")
+        self._reply(status, data, result.get("headers") or {"Content-Type": "application/json"})
+
+    def _admin(self, path: str) -> None:
+        if path == f"{ADMIN_PREFIX}status" and self.command == "GET":
+            return self._reply(200, json.dumps(self.admin.status()).encode())
+        name = path.removeprefix(f"{ADMIN_PREFIX}schedules/")
+        if self.command == "POST" and name in self.admin.schedule_names():
+            return self._reply(200, json.dumps(self.admin.fire(name), default=str).encode())
+        known = ", ".join(f"{ADMIN_PREFIX}schedules/{n}" for n in self.admin.schedule_names())
+        message = f"GET {ADMIN_PREFIX}status or POST {known}"
+        return self._reply(404, json.dumps({"message": message}).encode())
+
+    def __getattr__(self, name: str) -> Any:
+        # API Gateway answers any method (QUERY, TRACE...): an unrouted one is a 404, never a 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 def serve(
     port: int,
     api_routes: list[Route],
@@ -97,66 +163,8 @@ def serve(
     admin: Admin,
     say: Callable[[str, str], None],
 ) -> ThreadingHTTPServer:
-    """A started-ready server (call serve_forever); port 0 picks a free one."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            for name, value in (headers or {"Content-Type": "application/json"}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            path = urlsplit(self.path).path
-            if path.startswith(ADMIN_PREFIX):
-                return self._admin(path)
-            headers: dict[str, str] = {}
-            for name, value in self.headers.items():  # API Gateway v2: lower case, repeats joined
-                key = name.lower()
-                headers[key] = f"{headers[key]},{value}" if key in headers else value
-            for route in api_routes:
-                if route.pattern.match(path) and route.method in (self.command, "ANY"):
-                    host = f"127.0.0.1:{server.server_port}"
-                    event = api_event(self.command, self.path, headers, body, route=route.path, host=host)
-                    result = run(route.function, event, "api")
-                    if result is None:
-                        return self._reply(500, b'{"message":"Internal Server Error"}')
-                    return self._answer(route.function, result)
-            return self._reply(404, b'{"message":"Not Found"}')
-
-        def _answer(self, function: LocalFunction, result: dict) -> None:
-            raw = result.get("body") or ""
-            data = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
-            status = int(result.get("statusCode", 200))
-            path = urlsplit(self.path).path
-            say("api", f"{self.command} {path} -> {function.logical_id} -> {status} {raw[:160]}")
-            self._reply(status, data, result.get("headers") or {"Content-Type": "application/json"})
-
-        def _admin(self, path: str) -> None:
-            if path == f"{ADMIN_PREFIX}status" and self.command == "GET":
-                return self._reply(200, json.dumps(admin.status()).encode())
-            name = path.removeprefix(f"{ADMIN_PREFIX}schedules/")
-            if self.command == "POST" and name in admin.schedule_names():
-                return self._reply(200, json.dumps(admin.fire(name), default=str).encode())
-            known = ", ".join(f"{ADMIN_PREFIX}schedules/{n}" for n in admin.schedule_names())
-            message = f"GET {ADMIN_PREFIX}status or POST {known}"
-            return self._reply(404, json.dumps({"message": message}).encode())
-
-        def __getattr__(self, name: str) -> Any:
-            # API Gateway answers any method (QUERY, TRACE...): an unrouted one is a 404, never a 501.
-            if name.startswith("do_"):
-                return self._serve
-            raise AttributeError(name)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    """A server ready to serve_forever; port 0 picks a free one."""
+    attributes = {"routes": api_routes, "run": staticmethod(run), "admin": admin, "say": staticmethod(say)}
+    server = ThreadingHTTPServer(("127.0.0.1", port), type("Handler", (ApiHandler,), attributes))
     server.daemon_threads = True
     return server

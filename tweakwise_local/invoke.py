@@ -17,42 +17,49 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from tweakwise.settings import ClientSettings, WebhookSettings
-from tweakwise_local.credentials import local_tweakwise
+from tweakwise_local.credentials import LocalTweakwise, local_tweakwise
 from tweakwise_local.functions import LocalFunction
-from tweakwise_local.provision import provision
+from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
 from tweakwise_local.template import Resolver, load_template, variable_target
 
 
-def main(argv: list[str] | None = None) -> int:
+def _arguments(argv: list[str] | None, template: dict) -> tuple[str, Path, dict] | str:
+    """(function, event file, event), or what is wrong with the arguments."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("function", help="logical id in template.yaml, e.g. CatalogMonitorFunction")
     parser.add_argument("event", type=Path, help="event file, e.g. events/catalog_monitor.json")
     args = parser.parse_args(argv)
-
-    template = load_template()
     functions = [k for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
     if args.function not in functions:
-        print(f"No function {args.function!r} in template.yaml; choose one of: {', '.join(functions)}")
-        return 2
+        return f"No function {args.function!r} in template.yaml; choose one of: {', '.join(functions)}"
     if not args.event.is_file():
-        print(f"No event file {args.event}; the samples are in events/")
-        return 2
-    event = json.loads(args.event.read_text(encoding="utf-8"))
+        return f"No event file {args.event}; the samples are in events/"
+    return args.function, args.event, json.loads(args.event.read_text(encoding="utf-8"))
 
+
+def _report(result: Any, tweakwise: LocalTweakwise) -> None:
+    print("--- result")
+    print(json.dumps(result, indent=2, default=str))
+    if tweakwise.sandbox and tweakwise.sandbox.requests:
+        print(f"--- the Tweakwise sandbox received {len(tweakwise.sandbox.requests)} requests:")
+        for method, request_path, _body in tweakwise.sandbox.requests:
+            print(f"    {method} {request_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    template = load_template()
+    found = _arguments(argv, template)
+    if isinstance(found, str):
+        print(found)
+        return 2
+    name, event_file, event = found
     resolver = Resolver(template)
-    os.environ.update(
-        {
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        }
-    )
+    os.environ.update(LOCAL_AWS_ENVIRONMENT)
 
     from moto import mock_aws
 
@@ -68,29 +75,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"--- Tweakwise: {tweakwise.url} with your credentials")
         secret = variable_target(template, ClientSettings.variable("secret_id"), resolver)
         provision(template, resolver, {secret: tweakwise.credentials})
-        extra = {ClientSettings.variable("api_url"): tweakwise.url}
-        function = LocalFunction(template, args.function, resolver, extra)
+        function = LocalFunction(
+            template, name, resolver, {ClientSettings.variable("api_url"): tweakwise.url}
+        )
         os.environ.update(function.env)
-        if WebhookSettings.variable("signing_secret_id") in function.env and isinstance(
-            event.get("body"), str
-        ):
+        signed = WebhookSettings.variable("signing_secret_id") in function.env
+        if signed and isinstance(event.get("body"), str):
             event = _resign(event, template, resolver)
-        where = f"{function.handler_path}, {function.timeout:g} s"
-        print(f"--- invoking {args.function} ({where}) with {args.event}")
+        print(f"--- invoking {name} ({function.handler_path}, {function.timeout:g} s) with {event_file}")
         try:
             result, _ = function.invoke(event)
         except Exception as exc:  # show what Lambda would report, then fail
-            print(f"--- {args.function} failed: {type(exc).__name__}: {exc}")
+            print(f"--- {name} failed: {type(exc).__name__}: {exc}")
             traceback.print_exc(limit=3)
             return 1
         finally:
             tweakwise.stop()
-        print("--- result")
-        print(json.dumps(result, indent=2, default=str))
-        if tweakwise.sandbox and tweakwise.sandbox.requests:
-            print(f"--- the Tweakwise sandbox received {len(tweakwise.sandbox.requests)} requests:")
-            for method, request_path, _body in tweakwise.sandbox.requests:
-                print(f"    {method} {request_path}")
+        _report(result, tweakwise)
     return 0
 
 

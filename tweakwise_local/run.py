@@ -29,7 +29,7 @@ from tweakwise_local import api, queues
 from tweakwise_local.credentials import local_tweakwise, mode
 from tweakwise_local.events import emf_metrics
 from tweakwise_local.functions import LocalFunction
-from tweakwise_local.provision import provision
+from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
 from tweakwise_local.sandbox import Faults
 from tweakwise_local.schedules import Schedule, schedules
 from tweakwise_local.states import StateMachines
@@ -65,41 +65,12 @@ class Runner:
     # -- start and stop -----------------------------------------------------------------------------
 
     def start(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
-        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)  # failed states: we report them
-
-        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.moto.start()
-        host, port = self.moto.get_host_and_port()
-        self.aws_url = f"http://{host}:{port}"
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": self.aws_url,
-                "MOTO_PORT": str(port),  # where moto's Step Functions sends its service integrations
-                "AWS_DEFAULT_REGION": "eu-west-1",
-                "AWS_ACCESS_KEY_ID": "local",
-                "AWS_SECRET_ACCESS_KEY": "local",
-                "AWS_EC2_METADATA_DISABLED": "true",
-                "POWERTOOLS_TRACE_DISABLED": "true",
-            }
-        )
+        self._start_aws()
         self.tweakwise = local_tweakwise(self.faults, self.fail_tasks)
         self.sandbox = self.tweakwise.sandbox
         secret = variable_target(self.template, ClientSettings.variable("secret_id"), self.resolver)
         provision(self.template, self.resolver, {secret: self.tweakwise.credentials})
-        extra_env = {
-            "POWERTOOLS_LOG_LEVEL": os.environ.get("RUN_LOG_LEVEL", "WARNING"),
-            ClientSettings.variable("api_url"): self.tweakwise.url,
-        }
-        for logical, resource in self.template["Resources"].items():
-            if resource["Type"] == "AWS::Serverless::Function":
-                arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{logical}"
-                self.resolver.resources[logical] = {"Ref": logical, "Arn": arn}
-        for logical, resource in self.template["Resources"].items():
-            if resource["Type"] == "AWS::Serverless::Function":
-                self.functions[logical] = LocalFunction(self.template, logical, self.resolver, extra_env)
+        self._load_functions()
         self.state_machines = StateMachines(
             self.template, self.resolver, lambda name, payload: self.functions[name].invoke(payload, True)[0]
         )
@@ -115,6 +86,35 @@ class Runner:
             self._spawn(queues.poll, source, self.run, self.stopping, say, self._sandbox_summary)
         for schedule in self.schedules.values():
             self._spawn(self._repeat, schedule)
+
+    def _start_aws(self) -> None:
+        """A moto server in this process, which every AWS client of the process talks to."""
+        from moto.server import ThreadedMotoServer
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)  # failed states: we report them
+        self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.moto.start()
+        host, port = self.moto.get_host_and_port()
+        self.aws_url = f"http://{host}:{port}"
+        os.environ.update(LOCAL_AWS_ENVIRONMENT)
+        os.environ["AWS_ENDPOINT_URL"] = self.aws_url
+        os.environ["MOTO_PORT"] = str(port)  # where moto's Step Functions sends its service integrations
+
+    def _load_functions(self) -> None:
+        """Every function, with the environment the template gives it (every function's ARN known first)."""
+        logical_ids = [
+            k for k, v in self.template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
+        ]
+        for logical in logical_ids:
+            arn = f"arn:aws:lambda:eu-west-1:123456789012:function:{logical}"
+            self.resolver.resources[logical] = {"Ref": logical, "Arn": arn}
+        extra_env = {
+            "POWERTOOLS_LOG_LEVEL": os.environ.get("RUN_LOG_LEVEL", "WARNING"),
+            ClientSettings.variable("api_url"): self.tweakwise.url,
+        }
+        for logical in logical_ids:
+            self.functions[logical] = LocalFunction(self.template, logical, self.resolver, extra_env)
 
     def stop(self) -> None:
         self.stopping.set()
