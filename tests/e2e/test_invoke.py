@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from conftest import ROOT
+from tweakwise_local.process import CLEAN_ENV
 from tweakwise_local.template import load_template
 
 FUNCTIONS = sorted(
@@ -33,11 +33,10 @@ def test_every_function_has_a_sample_event():
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_invoke_runs_the_function_with_its_sample_event(function):
     event, expected = SAMPLES[function]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
     run = subprocess.run(  # noqa: S603 - our own script
         [sys.executable, "-m", "tweakwise_local.invoke", function, f"events/{event}"],
         cwd=ROOT,
-        env=env,
+        env=CLEAN_ENV,
         capture_output=True,
         text=True,
         timeout=120,
