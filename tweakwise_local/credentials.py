@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import dataclass
 
-from tweakwise.settings import DEFAULT_API_URL
+from tweakwise.settings import DEFAULT_API_URL, ClientSettings
 from tweakwise_local.sandbox import Faults, Sandbox
 from tweakwise_local.template import ROOT
 
@@ -54,7 +54,7 @@ def _live() -> LocalTweakwise:
             "Live mode needs credentials: export TWEAKWISE_INSTANCE_KEY and TWEAKWISE_ACCESS_TOKEN, or write "
             f'them to {LIVE_FILE.name} as {{"instance_key": "...", "access_token": "..."}} (git ignores it).'
         )
-    url = os.environ.get("TWEAKWISE_API_URL") or file_url or DEFAULT_API_URL
+    url = os.environ.get(ClientSettings.variable("api_url")) or file_url or DEFAULT_API_URL
     return LocalTweakwise(url, {"instance_key": key, "access_token": token})
 
 

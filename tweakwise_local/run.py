@@ -35,13 +35,19 @@ from tweakwise_local.schedules import Schedule, schedules
 from tweakwise_local.states import StateMachines
 from tweakwise_local.template import Resolver, load_template, variable_target
 
-# Locally the task schedules are on, so their path (and the state machine's) can be seen, and a followed
-# task is polled every second instead of every minute.
-LOCAL_PARAMETERS = {
-    "ImportTaskScheduleState": "ENABLED",
-    "PublishTaskScheduleState": "ENABLED",
-    "TaskPollSeconds": "1",
-}
+# A followed task is polled every second locally, instead of every minute.
+LOCAL_POLL_SECONDS = {"TaskPollSeconds": "1"}
+
+
+def local_parameters(template: dict[str, Any]) -> dict[str, str]:
+    """Locally every schedule is on (each ENABLED/DISABLED parameter is ENABLED), so every path can be
+    seen; and followed tasks are polled every second."""
+    switches = {
+        name: "ENABLED"
+        for name, parameter in template.get("Parameters", {}).items()
+        if sorted(parameter.get("AllowedValues", [])) == ["DISABLED", "ENABLED"]
+    }
+    return {**switches, **LOCAL_POLL_SECONDS}
 
 
 def say(kind: str, message: str) -> None:
@@ -53,7 +59,7 @@ def say(kind: str, message: str) -> None:
 class Runner:
     def __init__(self, api_port: int = 3000, faults: Faults | None = None, fail_tasks: bool = False):
         self.template = load_template()
-        self.resolver = Resolver(self.template, LOCAL_PARAMETERS)
+        self.resolver = Resolver(self.template, local_parameters(self.template))
         self.api_port = api_port
         self.faults = faults or Faults()
         self.fail_tasks = fail_tasks
