@@ -51,7 +51,10 @@ class Faults:
     server_error: float = 0.0
     latency: float = 0.0  # seconds added to every answer
     retry_after: int = 1
-    seed: int | None = None  # the same seed draws the same faults, in the order requests arrive
+    # With a seed, each request's fault is drawn from the seed and the request itself (method, path, body,
+    # and how often that same request came before): the same seed gives every request the same fate
+    # whatever order concurrent callers send them in. Without one, faults are drawn at random.
+    seed: int | None = None
 
     def __str__(self) -> str:
         parts = [
@@ -152,8 +155,8 @@ class Sandbox:
         self.answered: Counter[int] = Counter()  # status -> answers given
         self.latency = 0.0  # seconds to wait before every answer (benchmarks, timeouts)
         self.faults = faults or Faults()
-        self._random: random.Random | None = None
-        self._random_seed: int | None = None
+        self._random = random.Random()  # noqa: S311 - fault injection, not security
+        self._sent: Counter[str] = Counter()  # request identity -> times received (seeded faults)
         self.validator = RequestValidator() if validate else None
         self.task_polls: dict[str, int] = {}
         self.fail_tasks = False
@@ -178,11 +181,7 @@ class Sandbox:
             time.sleep(delay)
         with self.lock:
             self.requests.append((method, path, body))
-        with self.lock:
-            if self._random is None or self._random_seed != self.faults.seed:
-                self._random = random.Random(self.faults.seed)  # noqa: S311 - fault injection
-                self._random_seed = self.faults.seed
-            roll = self._random.random()
+        roll = self._roll(method, path, body)
         if roll < self.faults.rate_limit:
             answer = 429, {"Message": "Too many requests"}, {"Retry-After": str(self.faults.retry_after)}
         elif roll < self.faults.rate_limit + self.faults.server_error:
@@ -192,6 +191,16 @@ class Sandbox:
         with self.lock:
             self.answered[answer[0]] += 1
         return answer
+
+    def _roll(self, method: str, path: str, body: Any) -> float:
+        """The draw that decides this request's fault (see Faults.seed)."""
+        with self.lock:
+            if self.faults.seed is None:
+                return self._random.random()
+            identity = f"{method} {path} {json.dumps(body, sort_keys=True)}"
+            self._sent[identity] += 1
+            draw = f"{self.faults.seed}|{identity}|{self._sent[identity]}"
+        return random.Random(draw).random()  # noqa: S311 - fault injection, not security
 
     def _answer(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         parts = [unquote(p) for p in path.strip("/").split("/")]
