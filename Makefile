@@ -24,7 +24,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: tests integration e2e lock mutation fuzz faults run help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: tests integration e2e lock mutation fuzz faults run snapshot help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -141,3 +141,8 @@ SANDBOX_FAIL_TASKS ?=
 export SANDBOX_FAIL_TASKS
 run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, worker, schedules, Tweakwise sandbox
 	$(VENV)/bin/python -m tweakwise_local.run --api-port $(API_PORT) --faults "$(SANDBOX_FAULTS)"
+
+FILE ?=
+ALLOW_MASS_DELETE ?=
+snapshot: $(VENV)/.ok ## Apply a snapshot through a running `make run`: make snapshot FILE=events/catalog_snapshot.jsonl
+	$(VENV)/bin/python -m tweakwise_local.snapshots "$(FILE)" --api-port $(API_PORT) $(if $(ALLOW_MASS_DELETE),--allow-mass-delete)

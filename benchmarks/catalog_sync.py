@@ -43,6 +43,7 @@ def _env() -> None:
             "TWEAKWISE_SECRET_ID": "bench/tweakwise",
             "WEBHOOK_SECRET_ID": "bench/webhook",
             "SYNC_STATE_TABLE": "bench-sync-state",
+            "LEDGER_TABLE": "bench-ledger",
             "TWEAKWISE_MAX_RETRIES": "0",
         }
     )
@@ -51,7 +52,7 @@ def _env() -> None:
 def _aws(sandbox) -> None:
     import boto3
 
-    from tweakwise_local.provision import create_sync_state_table
+    from tweakwise_local.provision import create_table
 
     sm = boto3.client("secretsmanager")
     sm.create_secret(
@@ -59,7 +60,8 @@ def _aws(sandbox) -> None:
         SecretString=json.dumps({"instance_key": sandbox.instance_key, "access_token": sandbox.access_token}),
     )
     sm.create_secret(Name="bench/webhook", SecretString=json.dumps({"signing_secret": "b" * 32}))
-    create_sync_state_table(boto3.client("dynamodb"), "bench-sync-state")
+    create_table(boto3.client("dynamodb"), "bench-sync-state", "SYNC_STATE_TABLE")
+    create_table(boto3.client("dynamodb"), "bench-ledger", "LEDGER_TABLE")
     sqs = boto3.client("sqs")
     os.environ["DEAD_LETTER_QUEUE_URL"] = sqs.create_queue(
         QueueName="bench-dlq.fifo", Attributes={"FifoQueue": "true"}

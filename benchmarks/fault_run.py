@@ -50,7 +50,7 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
     from moto import mock_aws
 
     from tweakwise_local.events import LambdaContext, api_event, load_handler, signed_headers, sqs_event
-    from tweakwise_local.provision import create_sync_state_table
+    from tweakwise_local.provision import create_table
     from tweakwise_local.sandbox import Faults, Sandbox
 
     os.environ.update(
@@ -72,7 +72,8 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
         sm, sqs = boto3.client("secretsmanager"), boto3.client("sqs")
         sm.create_secret(Name="faults/tweakwise", SecretString=json.dumps(box.secret()))
         sm.create_secret(Name="faults/webhook", SecretString=json.dumps({"signing_secret": "f" * 32}))
-        create_sync_state_table(boto3.client("dynamodb"), "faults-sync-state")
+        create_table(boto3.client("dynamodb"), "faults-sync-state", "SYNC_STATE_TABLE")
+        create_table(boto3.client("dynamodb"), "faults-ledger", "LEDGER_TABLE")
         fifo = {"FifoQueue": "true"}
         dlq = sqs.create_queue(QueueName="faults-dlq.fifo", Attributes=fifo)["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
@@ -89,6 +90,7 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
                 "WEBHOOK_SECRET_ID": "faults/webhook",
                 "CATALOG_QUEUE_URL": queue,
                 "SYNC_STATE_TABLE": "faults-sync-state",
+                "LEDGER_TABLE": "faults-ledger",
                 "DEAD_LETTER_QUEUE_URL": dlq,
             }
         )

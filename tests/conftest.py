@@ -24,7 +24,7 @@ from tweakwise_local.events import (  # noqa: F401 - re-exported for the tests
     queue_messages,
     sqs_event,
 )
-from tweakwise_local.provision import create_sync_state_table
+from tweakwise_local.provision import create_table
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,9 +177,10 @@ def catalog_aws(secrets):
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
         },
     )["QueueUrl"]
-    create_sync_state_table(boto3.client("dynamodb", region_name=REGION), "sync-state")
+    create_table(boto3.client("dynamodb", region_name=REGION), "sync-state", "SYNC_STATE_TABLE")
+    create_table(boto3.client("dynamodb", region_name=REGION), "ledger", "LEDGER_TABLE")
     secrets({"signing_secret": SIGNING_SECRET}, secret_id=WEBHOOK_SECRET_ID)
-    return {"sqs": sqs, "queue": queue, "dlq": dlq, "table": "sync-state"}
+    return {"sqs": sqs, "queue": queue, "dlq": dlq, "table": "sync-state", "ledger": "ledger"}
 
 
 def signed_headers(body: bytes, secret: str = SIGNING_SECRET, timestamp: int | None = None) -> dict[str, str]:

@@ -27,7 +27,7 @@ from conftest import (
     signed_headers,
     sqs_event,
 )
-from tweakwise_local.provision import create_sync_state_table
+from tweakwise_local.provision import create_table
 
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
 logging.getLogger().setLevel(logging.DEBUG)
@@ -50,13 +50,15 @@ def main(api_url: str) -> None:
         fifo = {"FifoQueue": "true"}
         queue = sqs.create_queue(QueueName="catalog.fifo", Attributes=fifo)["QueueUrl"]
         dlq = sqs.create_queue(QueueName="catalog-dlq.fifo", Attributes=fifo)["QueueUrl"]
-        create_sync_state_table(boto3.client("dynamodb", region_name=REGION), "sync-state")
+        create_table(boto3.client("dynamodb", region_name=REGION), "sync-state", "SYNC_STATE_TABLE")
+        create_table(boto3.client("dynamodb", region_name=REGION), "ledger", "LEDGER_TABLE")
         env = {
             "TWEAKWISE_SECRET_ID": SECRET_ID,
             "TWEAKWISE_API_URL": api_url,
             "WEBHOOK_SECRET_ID": WEBHOOK_SECRET_ID,
             "CATALOG_QUEUE_URL": queue,
             "SYNC_STATE_TABLE": "sync-state",
+            "LEDGER_TABLE": "ledger",
             "DEAD_LETTER_QUEUE_URL": dlq,
         }
         os.environ.update(env)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from tweakwise_local.functions import LocalFunction
 
@@ -86,8 +86,10 @@ class Admin:
         status: Callable[[], dict[str, Any]],
         fire: Callable[[str], Any],
         schedule_names: Callable[[], list[str]],
+        snapshot: Callable[[str, bytes, bool], dict[str, Any]] | None = None,
     ):
         self.status, self.fire, self.schedule_names = status, fire, schedule_names
+        self.snapshot = snapshot
 
 
 class ApiHandler(BaseHTTPRequestHandler):
@@ -113,7 +115,7 @@ class ApiHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = urlsplit(self.path).path
         if path.startswith(ADMIN_PREFIX):
-            return self._admin(path)
+            return self._admin(path, body)
         headers: dict[str, str] = {}
         for name, value in self.headers.items():  # API Gateway v2: lower case, repeats joined
             key = name.lower()
@@ -136,14 +138,20 @@ class ApiHandler(BaseHTTPRequestHandler):
         type(self).say("api", f"{self.command} {path} -> {function.logical_id} -> {status} {raw[:160]}")
         self._reply(status, data, result.get("headers") or {"Content-Type": "application/json"})
 
-    def _admin(self, path: str) -> None:
+    def _admin(self, path: str, body: bytes) -> None:
         if path == f"{ADMIN_PREFIX}status" and self.command == "GET":
             return self._reply(200, json.dumps(self.admin.status()).encode())
+        if path == f"{ADMIN_PREFIX}snapshots" and self.command == "POST" and self.admin.snapshot:
+            query = parse_qs(urlsplit(self.path).query)
+            name = query.get("name", ["catalog.jsonl"])[0]
+            allow = query.get("allowMassDelete", ["0"])[0] in ("1", "true")
+            answer = self.admin.snapshot(name, body, allow)
+            return self._reply(200, json.dumps(answer, default=str).encode())
         name = path.removeprefix(f"{ADMIN_PREFIX}schedules/")
         if self.command == "POST" and name in self.admin.schedule_names():
             return self._reply(200, json.dumps(self.admin.fire(name), default=str).encode())
         known = ", ".join(f"{ADMIN_PREFIX}schedules/{n}" for n in self.admin.schedule_names())
-        message = f"GET {ADMIN_PREFIX}status or POST {known}"
+        message = f"GET {ADMIN_PREFIX}status, POST {ADMIN_PREFIX}snapshots or POST {known}"
         return self._reply(404, json.dumps({"message": message}).encode())
 
     def __getattr__(self, name: str) -> Any:

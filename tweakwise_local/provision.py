@@ -89,11 +89,27 @@ def _secret(logical: str, props: dict[str, Any], resolver: Resolver, value: dict
     return {"Ref": arn, "Id": arn, "Value": value}
 
 
+def _bucket(logical: str, _props: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
+    import boto3
+
+    name = f"{_stack(resolver)}-{logical}".lower()
+    boto3.client("s3").create_bucket(
+        Bucket=name,
+        CreateBucketConfiguration={"LocationConstraint": cast(Any, resolver.PSEUDO["AWS::Region"])},
+    )
+    return {"Ref": name, "Arn": f"arn:aws:s3:::{name}"}
+
+
 def _stack(resolver: Resolver) -> str:
     return resolver.PSEUDO["AWS::StackName"]
 
 
-CREATORS = {"AWS::SQS::Queue": _queue, "AWS::DynamoDB::Table": _table, "AWS::SNS::Topic": _topic}
+CREATORS = {
+    "AWS::SQS::Queue": _queue,
+    "AWS::DynamoDB::Table": _table,
+    "AWS::SNS::Topic": _topic,
+    "AWS::S3::Bucket": _bucket,
+}
 
 
 def provision(
@@ -120,14 +136,13 @@ def provision(
             )
 
 
-def create_sync_state_table(dynamodb: Any, name: str) -> None:
-    """The sync state table as template.yaml declares it, for tests and benchmarks."""
-    from tweakwise.settings import WorkerSettings
+def create_table(dynamodb: Any, name: str, variable: str) -> None:
+    """The DynamoDB table the template names in `variable` (e.g. SYNC_STATE_TABLE), for tests and
+    benchmarks, keyed as the template declares it."""
     from tweakwise_local.template import load_template, variable_target
 
     template = load_template()
-    logical = variable_target(template, WorkerSettings.variable("sync_state_table"))
-    props = template["Resources"][logical]["Properties"]
+    props = template["Resources"][variable_target(template, variable)]["Properties"]
     dynamodb.create_table(
         TableName=name,
         AttributeDefinitions=props["AttributeDefinitions"],

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tweakwise.settings import ClientSettings, WebhookSettings
-from tweakwise_local import api, queues
+from tweakwise_local import api, queues, snapshots
 from tweakwise_local.credentials import local_tweakwise, mode
 from tweakwise_local.events import emf_metrics
 from tweakwise_local.functions import LocalFunction
@@ -84,7 +84,7 @@ class Runner:
         self.schedules = {s.name: s for s in schedules(self.template, self.resolver)}
         self.routes = api.routes(self.functions)
         self.sources = queues.event_sources(self.functions, self.resolver)
-        admin = api.Admin(self.status, self.fire, lambda: sorted(self.schedules))
+        admin = api.Admin(self.status, self.fire, lambda: sorted(self.schedules), self.snapshot)
         self.api = api.serve(self.api_port, self.routes, self.run, admin, say)
         self.api_port = self.api.server_port
         self._spawn(self.api.serve_forever)
@@ -163,6 +163,35 @@ class Runner:
         say("sfn", f"{logical} execution {execution.status.lower()}: {execution.error}: {execution.cause}")
         return {"failed": execution.error}
 
+    def snapshot(self, name: str, body: bytes, allow_mass_delete: bool) -> dict[str, Any]:
+        """Upload a snapshot to the local bucket and run it as the template's S3 rule would."""
+        import boto3
+
+        from tweakwise.settings import SnapshotSettings
+
+        bucket = self.resolver.resolve(
+            {"Ref": variable_target(self.template, SnapshotSettings.variable("bucket"))}
+        )
+        key = f"snapshots/{name}"
+        s3 = boto3.client("s3")
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        say("snapshot", f"s3://{bucket}/{key} uploaded ({len(body)} bytes)")
+        execution = self.state_machines.execute(
+            snapshots.SNAPSHOT_MACHINE, snapshots.s3_event(bucket, key, allow_mass_delete), timeout=3600
+        )
+        say("sfn", f"{snapshots.SNAPSHOT_MACHINE}: {' -> '.join(execution.states)}")
+        report = snapshots.read_report(s3, bucket, key)
+        outcome = report["outcome"] if report else "failed"
+        reason = report["reason"] if report else f"{execution.error}: {execution.cause}"
+        say("snapshot", f"{key}: {outcome}" + (f" ({reason})" if reason else ""))
+        return {
+            "key": key,
+            "outcome": outcome,
+            "reason": reason,
+            "status": execution.status,
+            "report": report,
+        }
+
     def fire(self, name: str) -> Any:
         schedule = self.schedules[name]
         say("schedule", f"{name} fired")
@@ -208,6 +237,7 @@ class Runner:
                 "categories": len(self.sandbox.categories),
                 "task_triggers": len(self.sandbox.task_triggers),
                 "requests": len(self.sandbox.requests),
+                "writes": self.sandbox.writes(),
             }
         return {"mode": self.mode, "sandbox": sandbox, "queues": found, "schedules": sorted(self.schedules)}
 

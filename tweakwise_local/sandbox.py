@@ -138,6 +138,9 @@ class RequestValidator:
         return sorted(found)
 
 
+WRITE_METHODS = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
 class Sandbox:
     def __init__(
         self,
@@ -171,6 +174,11 @@ class Sandbox:
             "access_token": self.access_token,
             "tasks": dict(SANDBOX_TASKS),
         }
+
+    def writes(self) -> int:
+        """Write requests received (POST, PATCH, PUT, DELETE): what a sync costs Tweakwise."""
+        with self.lock:
+            return sum(1 for method, _path, _body in self.requests if method in WRITE_METHODS)
 
     # -- routing -------------------------------------------------------------------------------------
 

@@ -4,7 +4,11 @@ mature emulator), with every Lambda task routed to the function running in this 
 moto executes a state machine when `execute_state_machine` is on; its Lambda tasks call lambda:Invoke
 through botocore, and a `before-call` hook answers that call with the local function's result, as
 Lambda would (a raised exception becomes an `Unhandled` function error the definition's Catch sees).
-Other service integrations (CloudWatch, SNS) go to moto itself.
+Other service integrations (CloudWatch, SNS, S3) go to moto itself.
+
+moto runs a Distributed Map's item reader and result writer (the writer's manifest lists no result files)
+but has no ItemBatcher: `batch_items_one_by_one` gives each child the shape a batch has in AWS,
+{"Items": [one item], "BatchInput": {...}}, so the same handler runs (README, Whole-catalog snapshots).
 """
 
 from __future__ import annotations
@@ -30,6 +34,22 @@ def substitute(definition: Any, values: dict[str, Any]) -> Any:
     for name, value in values.items():
         text = text.replace(f'"${{{name}}}"', json.dumps(value)).replace(f"${{{name}}}", str(value))
     return json.loads(text)
+
+
+def batch_items_one_by_one(definition: dict[str, Any]) -> dict[str, Any]:
+    """A definition moto can run: every Map's ItemBatcher becomes an ItemSelector that wraps each item in
+    a batch of one, with the same BatchInput."""
+    for state in definition.get("States", {}).values():
+        if state.get("Type") != "Map":
+            continue
+        batcher = state.pop("ItemBatcher", None)
+        if batcher is not None:
+            state["ItemSelector"] = {
+                "Items.$": "States.Array($$.Map.Item.Value)",
+                "BatchInput": batcher.get("BatchInput", {}),
+            }
+        batch_items_one_by_one(state.get("ItemProcessor", state.get("Iterator", {})))
+    return definition
 
 
 def enable_execution() -> None:
@@ -133,7 +153,7 @@ class StateMachines:
                 continue
             props = resource["Properties"]
             values = self.resolver.resolve(props.get("DefinitionSubstitutions", {}))
-            definition = substitute(props["Definition"], values)
+            definition = batch_items_one_by_one(substitute(props["Definition"], values))
             arn = sfn.create_state_machine(
                 name=logical,
                 definition=json.dumps(definition),

@@ -7,6 +7,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tweakwise.client import TweakwiseClient
+from tweakwise.ledger import Ledger
 from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings, WorkerSettings
 from tweakwise.state import SyncState
@@ -17,8 +18,10 @@ metrics = Metrics()
 settings = WorkerSettings.from_env()
 instance = MetricsSettings.from_env().instance_name
 client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
-state = SyncState(boto3.client("dynamodb"), settings.sync_state_table, settings.sync_state_ttl_days)
-sync = CatalogSync(client, state, boto3.client("sqs"), settings.dead_letter_queue_url)
+dynamodb = boto3.client("dynamodb")
+state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
+ledger = Ledger(dynamodb, settings.ledger_table)  # what a snapshot compares with: one apply path writes it
+sync = CatalogSync(client, state, boto3.client("sqs"), settings.dead_letter_queue_url, ledger)
 processor = ConcurrentFifoProcessor(max_workers=settings.concurrency)
 METRIC_NAMES = {
     Outcome.APPLIED: "EventsApplied",

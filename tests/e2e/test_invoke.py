@@ -21,6 +21,7 @@ SAMPLES = {
     "CatalogWorkerFunction": ("catalog_worker.json", '"batchItemFailures": []'),
     "TaskRunnerFunction": ("task_runner.json", '"triggered": true'),
     "PublisherFunction": ("publisher.json", '"published": false'),
+    "CatalogSnapshotFunction": ("catalog_snapshot.json", '"outcome": "failed"'),
 }
 
 

@@ -152,3 +152,50 @@ def test_live_mode_without_credentials_says_what_to_do():
 def test_local_credential_files_are_git_ignored(path):
     ignored = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT, check=False)  # noqa: S603, S607
     assert ignored.returncode == 0
+
+
+def _snapshot(port: str, path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - our own script
+        [sys.executable, "-m", "tweakwise_local.snapshots", str(path), "--api-port", port, *extra],
+        cwd=ROOT,
+        env=CLEAN_ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_make_snapshot_applies_a_snapshot_through_make_run(tmp_path):
+    example = ROOT / "events" / "catalog_snapshot.jsonl"
+    with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]) as (_process, banner):
+        api = _api(banner)
+        port = api.rsplit(":", 1)[1]
+        applied = _snapshot(port, example)
+        assert applied.returncode == 0, applied.stdout + applied.stderr
+        report = json.loads(applied.stdout)
+        assert report["outcome"] == "applied" and report["items"]["created"] == 3
+        assert report["categories"]["created"] == 3
+        assert applied.stderr.strip() == "snapshot applied: snapshots/catalog_snapshot.jsonl"
+        status = requests.get(f"{api}/_local/status", timeout=10).json()["sandbox"]
+        assert status["items"] == 3 and status["categories"] == 3
+        writes = status["writes"]
+        assert writes == 3 + 3 * 2  # categories created; each new item PATCH (404), then POST
+
+        again = _snapshot(port, example)
+        assert again.returncode == 0 and json.loads(again.stdout)["items"]["unchanged"] == 3
+        assert requests.get(f"{api}/_local/status", timeout=10).json()["sandbox"]["writes"] == writes
+
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text(example.read_text() + '{"type": "item", "item": {"id": "X"}}\n')
+        refused = _snapshot(port, broken)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().startswith("snapshot refused: 1 of 8 lines are invalid (12.5 %)")
+        assert json.loads(refused.stdout)["invalidLines"][0]["line"] == 8
+
+
+def test_make_snapshot_says_when_make_run_is_not_running():
+    missing = _snapshot("9", ROOT / "events" / "catalog_snapshot.jsonl")
+    assert missing.returncode == 2 and "start `make run` first (same API_PORT)" in missing.stderr
+    nofile = _snapshot("9", ROOT / "no-such.jsonl")
+    assert nofile.returncode == 2 and "no file" in nofile.stderr

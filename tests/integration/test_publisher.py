@@ -174,6 +174,7 @@ def test_worker_marks_changes_and_the_publisher_function_publishes(world, catalo
     monkeypatch.setenv("TWEAKWISE_SECRET_ID", SECRET_ID)
     monkeypatch.setenv("TWEAKWISE_API_URL", sandbox.url)
     monkeypatch.setenv("SYNC_STATE_TABLE", catalog_aws["table"])
+    monkeypatch.setenv("LEDGER_TABLE", catalog_aws["ledger"])
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", catalog_aws["dlq"])
     publisher = load_handler("publisher")
     assert publisher.lambda_handler({}, LambdaContext())["published"] is False

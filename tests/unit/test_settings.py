@@ -17,6 +17,7 @@ ALL = [
     settings.WebhookSettings,
     settings.WorkerSettings,
     settings.PublisherSettings,
+    settings.SnapshotSettings,
 ]
 TEMPLATE = load_template()
 FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
@@ -43,8 +44,9 @@ def _template_values(variable: str) -> list:
 
 def test_each_variable_belongs_to_one_setting():
     names = [spec.metadata["env"] for cls in ALL for spec in dataclasses.fields(cls)]
-    shared = {"SYNC_STATE_TABLE"}  # the worker and the publisher read the same table
-    assert len(names) - len(set(names)) == len(shared)
+    # The worker, the publisher and the snapshot function read the same tables.
+    shared = {"SYNC_STATE_TABLE", "SYNC_STATE_TTL_DAYS", "LEDGER_TABLE"}
+    assert {name for name in names if names.count(name) > 1} == shared
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -72,11 +74,12 @@ def test_values_are_read_and_typed():
         {
             "SYNC_STATE_TABLE": "t",
             "DEAD_LETTER_QUEUE_URL": "q",
+            "LEDGER_TABLE": "l",
             "WORKER_CONCURRENCY": " 4 ",
             "SYNC_STATE_TTL_DAYS": "",  # empty counts as unset
         }
     )
-    assert found == settings.WorkerSettings("t", "q", concurrency=4, sync_state_ttl_days=30)
+    assert found == settings.WorkerSettings("t", "q", "l", concurrency=4, sync_state_ttl_days=30)
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.concurrency = 5  # type: ignore[misc]
     assert settings.PublisherSettings.from_env({"SYNC_STATE_TABLE": "t"}).max_publish_seconds == 7200.0
@@ -95,7 +98,7 @@ def test_values_are_read_and_typed():
     ],
 )
 def test_bad_values_name_their_variable(environ, message):
-    base = {"SYNC_STATE_TABLE": "t", "DEAD_LETTER_QUEUE_URL": "q"}
+    base = {"SYNC_STATE_TABLE": "t", "DEAD_LETTER_QUEUE_URL": "q", "LEDGER_TABLE": "l"}
     if environ == {} or "DEAD_LETTER_QUEUE_URL" in message:
         base = {}
     with pytest.raises(ConfigurationError) as caught:

@@ -19,6 +19,7 @@ TWEAKWISE_FUNCTIONS = {
     "CatalogMonitorFunction",
     "CatalogWorkerFunction",
     "TaskRunnerFunction",
+    "CatalogSnapshotFunction",
     "PublisherFunction",
 }
 
@@ -165,8 +166,18 @@ def test_worker_reports_partial_failures_with_capped_concurrency(cfn):
     assert props["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}
     assert _env("CatalogWorkerFunction")["WORKER_CONCURRENCY"] == {"Ref": "WorkerConcurrency"}
     actions = _actions(cfn, "CatalogWorkerFunction")
-    assert actions["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["SyncStateTable", "Arn"]}]
+    ledger = {"Fn::GetAtt": ["LedgerTable", "Arn"]}
+    assert actions["dynamodb:UpdateItem"] == [{"Fn::GetAtt": ["SyncStateTable", "Arn"]}, ledger]
+    assert actions["dynamodb:DeleteItem"] == [ledger]
     assert actions["sqs:SendMessage"] == [{"Fn::GetAtt": ["CatalogDeadLetterQueue", "Arn"]}]
+    assert _env("CatalogWorkerFunction")["LEDGER_TABLE"] == {"Ref": "LedgerTable"}
+
+
+def test_ledger_never_expires_and_can_be_restored():
+    table = RESOURCES["LedgerTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "entity", "KeyType": "HASH"}]
+    assert "TimeToLiveSpecification" not in table  # what Tweakwise holds does not expire
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_stale_guard_table_expires_entries_and_can_be_restored():
@@ -347,10 +358,17 @@ def test_every_queue_accepts_tls_only():
     queues = {name for name, r in RESOURCES.items() if r["Type"] == "AWS::SQS::Queue"}
     [policy] = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::SQS::QueuePolicy"]
     assert {q["Ref"] for q in policy["Queues"]} == queues
-    [statement] = policy["PolicyDocument"]["Statement"]
+    statement, dead_letters = policy["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Action"] == "sqs:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert {r["Fn::GetAtt"][0] for r in statement["Resource"]} == queues
+    # EventBridge may dead-letter the snapshot rule's failed deliveries, from that rule only
+    assert dead_letters["Principal"] == {"Service": "events.amazonaws.com"}
+    assert dead_letters["Action"] == "sqs:SendMessage"
+    assert dead_letters["Resource"] == {"Fn::GetAtt": ["TaskDeadLetterQueue", "Arn"]}
+    assert dead_letters["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["SnapshotUploadedRule", "Arn"]}}
+    }
 
 
 def test_stack_tags_come_from_samconfig():
@@ -435,3 +453,126 @@ def test_the_webhook_and_the_worker_metrics_are_watched():
     for name in ("CatalogApi5xxAlarm", "StaleEventsAlarm", "PublishMarkFailuresAlarm"):
         assert _alarm(name)["Namespace"] != "AWS/ApiGateway" or name == "CatalogApi5xxAlarm"
         assert RESOURCES[name]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+# -- whole-catalog snapshots ---------------------------------------------------------------------------
+
+SNAPSHOT_DEFINITION = RESOURCES["SnapshotStateMachine"]["Properties"]["Definition"]
+
+
+def _sub(text: str) -> dict:
+    return {"Fn::Sub": text}
+
+
+def test_snapshot_bucket_is_private_encrypted_tls_only_and_expires():
+    props = RESOURCES["SnapshotBucket"]["Properties"]
+    assert (
+        all(props["PublicAccessBlockConfiguration"].values())
+        and len(props["PublicAccessBlockConfiguration"]) == 4
+    )
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    [rule] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    [expiry] = props["LifecycleConfiguration"]["Rules"]
+    assert expiry["ExpirationInDays"] == {"Ref": "SnapshotRetentionDays"} and "Prefix" not in expiry
+    assert props["NotificationConfiguration"] == {"EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    [deny] = RESOURCES["SnapshotBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "s3:*"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_an_upload_under_snapshots_starts_the_state_machine_with_a_dead_letter_queue():
+    props = RESOURCES["SnapshotUploadedRule"]["Properties"]
+    assert props["EventPattern"] == {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        "detail": {
+            "bucket": {"name": [{"Ref": "SnapshotBucket"}]},
+            "object": {"key": [{"prefix": "snapshots/"}]},
+        },
+    }
+    [target] = props["Targets"]
+    assert target["Arn"] == {"Ref": "SnapshotStateMachine"}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TaskDeadLetterQueue", "Arn"]}}
+    [statement] = RESOURCES["SnapshotRuleRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    assert statement == {
+        "Effect": "Allow",
+        "Action": "states:StartExecution",
+        "Resource": {"Ref": "SnapshotStateMachine"},
+    }
+
+
+def test_the_snapshot_function_reaches_only_its_prefixes_and_tables(cfn):
+    actions = _actions(cfn, "CatalogSnapshotFunction")
+    bucket = "${SnapshotBucket.Arn}"
+    assert actions["s3:GetObject"] == [[_sub(f"{bucket}/snapshots/*"), _sub(f"{bucket}/runs/*")]]
+    assert actions["s3:PutObject"] == [[_sub(f"{bucket}/runs/*"), _sub(f"{bucket}/reports/*")]]
+    assert actions["s3:ListBucket"] == [{"Fn::GetAtt": ["SnapshotBucket", "Arn"]}]
+    assert "s3:DeleteObject" not in actions
+    ledger, state = {"Fn::GetAtt": ["LedgerTable", "Arn"]}, {"Fn::GetAtt": ["SyncStateTable", "Arn"]}
+    assert actions["dynamodb:Scan"] == [ledger] and actions["dynamodb:BatchGetItem"] == [ledger]
+    assert actions["dynamodb:GetItem"] == [state] and actions["dynamodb:UpdateItem"] == [state, ledger]
+    listing = [s for s in _statements(cfn["CatalogSnapshotFunctionRole"]) if s["Action"] == "s3:ListBucket"]
+    assert listing[0]["Condition"] == {"StringLike": {"s3:prefix": "runs/*"}}
+    env = _env("CatalogSnapshotFunction")
+    assert env["SNAPSHOT_BUCKET"] == {"Ref": "SnapshotBucket"} and env["LEDGER_TABLE"] == {
+        "Ref": "LedgerTable"
+    }
+    assert FUNCTIONS["CatalogSnapshotFunction"]["Properties"]["Timeout"] == 900
+
+
+def test_the_state_machine_role_is_scoped_to_its_function_bucket_prefixes_and_itself():
+    statements = RESOURCES["SnapshotStateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"][
+        "Statement"
+    ]
+    by_action = {json.dumps(s["Action"]): s["Resource"] for s in statements}
+    assert by_action['"s3:GetObject"'] == _sub("${SnapshotBucket.Arn}/runs/*")
+    assert "results/*" in json.dumps(
+        by_action['["s3:PutObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]']
+    )
+    assert by_action['"states:StartExecution"'] == _sub(
+        "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:${AWS::StackName}-snapshots"
+    )
+    assert RESOURCES["SnapshotStateMachine"]["Properties"]["StateMachineName"] == _sub(
+        "${AWS::StackName}-snapshots"
+    )
+    assert by_action['"sns:Publish"'] == {"Ref": "AlarmTopic"}
+
+
+def test_items_and_orphans_run_in_distributed_maps_with_batches_retries_and_results():
+    states = SNAPSHOT_DEFINITION["States"]
+    for name, action in (("Items", "apply"), ("DeleteOrphans", "delete")):
+        state = states[name]
+        assert state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+        assert state["ItemReader"]["ReaderConfig"] == {"InputType": "JSON"}
+        assert state["ItemBatcher"]["MaxItemsPerBatchPath"] == "$.snapshot.batchSize"
+        assert state["ItemBatcher"]["BatchInput"]["action"] == action
+        assert state["MaxConcurrencyPath"] == "$.snapshot.mapConcurrency"
+        assert state["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+        [task] = state["ItemProcessor"]["States"].values()
+        [retry] = task["Retry"]
+        assert retry["MaxAttempts"] >= 3 and retry["BackoffRate"] == 2 and retry["JitterStrategy"] == "FULL"
+        assert state["Catch"][0]["Next"] == "Failed"
+    assert states["Items"]["ToleratedFailurePercentagePath"] == "$.snapshot.toleratedFailurePercent"
+
+
+def test_every_way_a_snapshot_is_not_applied_notifies_and_ends_in_a_named_failure():
+    states = SNAPSHOT_DEFINITION["States"]
+    fails = {name for name, state in states.items() if state["Type"] == "Fail"}
+    assert fails == {"SnapshotRefused", "SnapshotShrinkGuard", "SnapshotFailed"}
+    assert states["Outcome?"]["Default"] == "Notify" and states["Notify"]["Next"] == "Which?"
+    assert states["Notify"]["Resource"] == "arn:aws:states:::sns:publish"
+    for name in ("Validate", "Categories", "Items", "Orphans", "DeleteOrphans"):
+        assert states[name]["Catch"][0]["ErrorEquals"] == ["States.ALL"], name
+    alarm = RESOURCES["SnapshotFailedAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ExecutionsFailed" and alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+    assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "SnapshotStateMachine"}}]
+
+
+def test_snapshot_definition_substitutions_cover_every_placeholder():
+    import re
+
+    props = RESOURCES["SnapshotStateMachine"]["Properties"]
+    used = set(re.findall(r"\$\{(\w+)\}", json.dumps(SNAPSHOT_DEFINITION)))
+    assert used == set(props["DefinitionSubstitutions"])

@@ -43,6 +43,15 @@ class QueueError(TweakwiseError):
     """SQS did not take every message; the sender retries the same request (it is deduplicated)."""
 
 
+class SnapshotBatchError(TweakwiseError):
+    """Some items of a snapshot batch failed for a reason retrying may fix (Tweakwise 429/5xx, timeouts):
+    the Distributed Map retries the batch; what it applied already is unchanged the next time."""
+
+
+class SnapshotInputError(TweakwiseError, ValueError):
+    """A snapshot execution started with an input that names no snapshot object of the stack's bucket."""
+
+
 class SignatureError(TweakwiseError):
     """A webhook request that is not proven authentic (401). The message says why, and holds no key."""
 

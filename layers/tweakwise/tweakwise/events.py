@@ -1,5 +1,6 @@
-"""The catalog webhook contract: {"events": [...]} with 1 to 100 events, validated with pydantic
-models. The same models read the events back from the queue in the worker."""
+"""The catalog contract, validated with pydantic models: the webhook's {"events": [...]} with 1 to 100
+events (the same models read them back from the queue in the worker), and the lines of a whole-catalog
+snapshot, which carry the same `Item` and `Category` (one set of rules)."""
 
 from __future__ import annotations
 
@@ -194,6 +195,27 @@ class WebhookBody(_Model):
 
 
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(CatalogEvent)
+
+
+class SnapshotHeader(_Model):
+    """Optional first line of a snapshot: when the export was cut."""
+
+    type: Literal["snapshot"]
+    takenAt: OccurredAt
+
+
+class SnapshotCategory(_Model):
+    type: Literal["category"]
+    category: Category
+
+
+class SnapshotItem(_Model):
+    type: Literal["item"]
+    item: Item
+
+
+SnapshotLine = Annotated[SnapshotHeader | SnapshotCategory | SnapshotItem, Field(discriminator="type")]
+SNAPSHOT_LINE_ADAPTER: TypeAdapter[Any] = TypeAdapter(SnapshotLine)
 EVENT_TYPES = ("item.upsert", "item.delete", "category.upsert", "category.delete")
 
 

@@ -107,8 +107,35 @@ class WebhookSettings(_FromEnvironment):
 class WorkerSettings(_FromEnvironment):
     sync_state_table: str = _setting("SYNC_STATE_TABLE")
     dead_letter_queue_url: str = _setting("DEAD_LETTER_QUEUE_URL")
+    ledger_table: str = _setting("LEDGER_TABLE")
     concurrency: int = _setting("WORKER_CONCURRENCY", 10, minimum=1, maximum=100)
     sync_state_ttl_days: int = _setting("SYNC_STATE_TTL_DAYS", 30, minimum=1)
+
+
+@dataclass(frozen=True)
+class SnapshotSettings(_FromEnvironment):
+    """The snapshot function: validate, apply, orphans and report of a whole-catalog snapshot."""
+
+    bucket: str = _setting("SNAPSHOT_BUCKET")
+    sync_state_table: str = _setting("SYNC_STATE_TABLE")
+    ledger_table: str = _setting("LEDGER_TABLE")
+    sync_state_ttl_days: int = _setting("SYNC_STATE_TTL_DAYS", 30, minimum=1)
+    # Refuse the whole snapshot when more of its lines than this are invalid (template parameter).
+    max_invalid_percent: float = _setting("SNAPSHOT_MAX_INVALID_PERCENT", 0.1, minimum=0, maximum=100)
+    # The shrink guard: delete nothing when orphans exceed this share of the ledger's entities.
+    max_delete_percent: float = _setting("SNAPSHOT_MAX_DELETE_PERCENT", 5.0, minimum=0, maximum=100)
+    # ... or when the snapshot holds fewer items than this (the monitor's MinProductCount).
+    min_product_count: int = _setting("MIN_PRODUCT_COUNT", 1, minimum=0)
+    # Items of one Distributed Map batch applied at the same time.
+    concurrency: int = _setting("SNAPSHOT_BATCH_CONCURRENCY", 8, minimum=1, maximum=64)
+    # The Distributed Map's own numbers: the state machine reads them from the validate step's answer.
+    map_concurrency: int = _setting("SNAPSHOT_MAP_CONCURRENCY", 10, minimum=1, maximum=1000)
+    batch_size: int = _setting("SNAPSHOT_BATCH_SIZE", 200, minimum=1, maximum=2000)
+    tolerated_failure_percent: float = _setting(
+        "SNAPSHOT_TOLERATED_FAILURE_PERCENT", 10.0, minimum=0, maximum=100
+    )
+    # One snapshot at a time: a lock older than this (a crashed execution) is taken over.
+    lock_seconds: int = _setting("SNAPSHOT_LOCK_SECONDS", 86400, minimum=60)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ Items, by their `entity` key:
 - `<kind>#<ref>` (e.g. `item#A1`): the newest `occurredAt` applied to that entity, so a sender's late
   retry never reverts newer data (the stale-write guard); expires after `ttl_days`.
 - `__publish__`: changedAt (last applied change), startedAt (last publish started), running.
-Every write is conditional, so concurrent workers and publishers agree.
+- `__snapshot__`: the lock that lets one snapshot run at a time (execution, lockedAt).
+- `snapshot#<id>`: the counts a snapshot's batches add up (created, unchanged, ...); expires like the guard.
+Every write is conditional or an atomic ADD, so concurrent workers, publishers and batches agree.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
 logger = logging.getLogger("tweakwise")
 
 PUBLISH_KEY = {"entity": {"S": "__publish__"}}
+SNAPSHOT_LOCK_KEY = {"entity": {"S": "__snapshot__"}}
 DEFAULT_TTL_DAYS = 30
 
 
@@ -136,3 +139,59 @@ class SyncState:
             ConditionExpression="startedAt = :started",
             ExpressionAttributeValues=values,
         )
+
+    # -- one snapshot at a time, and its counts -------------------------------------------------------
+
+    def lock_snapshot(self, execution: str, lease_seconds: float, now: float | None = None) -> str:
+        """Take the snapshot lock for `execution`: "" when taken, else the execution holding it. A lock
+        older than `lease_seconds` (its execution crashed without releasing it) is taken over."""
+        now = time.time() if now is None else now
+        taken = self._update(
+            SNAPSHOT_LOCK_KEY,
+            UpdateExpression="SET #e = :me, lockedAt = :now",
+            ConditionExpression="attribute_not_exists(#e) OR #e = :me OR lockedAt < :stale",
+            ExpressionAttributeNames={"#e": "execution"},
+            ExpressionAttributeValues={
+                ":me": {"S": execution},
+                ":now": {"N": repr(now)},
+                ":stale": {"N": repr(now - lease_seconds)},
+            },
+        )
+        if taken:
+            return ""
+        item = self.dynamodb.get_item(TableName=self.table, Key=SNAPSHOT_LOCK_KEY, ConsistentRead=True)
+        return item.get("Item", {}).get("execution", {}).get("S", "(released meanwhile: start again)")
+
+    def unlock_snapshot(self, execution: str) -> bool:
+        """Release the lock if `execution` holds it (never another execution's)."""
+        return self._update(
+            SNAPSHOT_LOCK_KEY,
+            UpdateExpression="REMOVE #e, lockedAt",
+            ConditionExpression="#e = :me",
+            ExpressionAttributeNames={"#e": "execution"},
+            ExpressionAttributeValues={":me": {"S": execution}},
+        )
+
+    def add_snapshot_counts(self, snapshot: str, counts: dict[str, int]) -> None:
+        """Add one batch's counts to its snapshot's totals (atomic: batches run in parallel)."""
+        counts = {name: value for name, value in counts.items() if value}
+        if not counts:
+            return
+        names = {f"#c{i}": name for i, name in enumerate(counts)}
+        values: dict[str, Any] = {f":c{i}": {"N": str(value)} for i, value in enumerate(counts.values())}
+        values[":x"] = {"N": str(int(time.time()) + self.ttl_seconds)}
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"entity": {"S": f"snapshot#{snapshot}"}},
+            UpdateExpression="ADD "
+            + ", ".join(f"{n} :c{i}" for i, n in enumerate(names))
+            + " SET expiresAt = :x",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def snapshot_counts(self, snapshot: str) -> dict[str, int]:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"entity": {"S": f"snapshot#{snapshot}"}}, ConsistentRead=True
+        ).get("Item", {})
+        return {name: int(value["N"]) for name, value in item.items() if name not in ("entity", "expiresAt")}

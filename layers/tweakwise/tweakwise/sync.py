@@ -2,8 +2,10 @@
 
 - `to_item_fields` (and `CatalogSync._upsert_category`) map the webhook contract to Tweakwise's field names.
 - `CategoryRefs` turns the shop's category keys into Tweakwise's numeric ids (cached per container).
-- `CatalogSync.apply_record` claims the entity in the sync state table (`state.SyncState`: a late retry
-  never reverts newer data), applies one queued event and returns its `Outcome`; a Tweakwise 400 goes to
+- `CatalogSync.prepare` + `apply_change`: the one apply path of webhook events and snapshot lines. It
+  claims the entity in the sync state table (`state.SyncState`: a late retry never reverts newer data),
+  sends the change and records its body's digest in the ledger (`ledger.Ledger`).
+- `CatalogSync.apply_record` applies one queued event and returns its `Outcome`; a Tweakwise 400 goes to
   the dead-letter queue at once.
 - `ConcurrentFifoProcessor` runs the entities of one SQS batch in parallel, each entity in order.
 """
@@ -14,7 +16,9 @@ import contextlib
 import logging
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +27,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from .client import TweakwiseClient
-from .errors import GroupSkippedError, NotFoundError, PathParameterError, RejectedError, UnknownCategoryError
+from .errors import (
+    GroupSkippedError,
+    NotFoundError,
+    PathParameterError,
+    QueueError,
+    RejectedError,
+    UnknownCategoryError,
+)
 from .events import (
     EVENT_ADAPTER,
     CategoryDelete,
@@ -33,6 +44,7 @@ from .events import (
     ItemUpsert,
     error_list,
 )
+from .ledger import Ledger, body_digest
 from .state import SyncState
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
@@ -44,7 +56,8 @@ logger = logging.getLogger("tweakwise")
 class Outcome(StrEnum):
     APPLIED = "applied"
     STALE = "stale"  # a newer event for the entity was applied already
-    REJECTED = "rejected"  # moved to the dead-letter queue: retrying cannot help
+    REJECTED = "rejected"  # Tweakwise refused it (400): retrying cannot help
+    UNCHANGED = "unchanged"  # a snapshot line whose body equals the ledger's: nothing sent
 
 
 UNREADABLE = "unreadable"  # the EventType attribute of a dead letter whose body is no valid event
@@ -115,12 +128,36 @@ class CategoryRefs:
             self._ids.pop(str(ref), None)
 
 
+@dataclass(frozen=True)
+class Change:
+    """One event made ready to send: its entity key and the Tweakwise body it sends (None: a delete)."""
+
+    event: Any
+    entity: str
+    body: dict[str, Any] | None
+
+    @property
+    def digest(self) -> str:
+        return body_digest(self.body) if self.body is not None else ""
+
+
 class CatalogSync:
-    def __init__(self, client: TweakwiseClient, state: SyncState, sqs: SQSClient, dead_letter_queue_url: str):
+    """The one apply path: webhook events (from the queue) and snapshot lines go through `prepare` and
+    `apply_change`, so both map, guard and record the same way."""
+
+    def __init__(
+        self,
+        client: TweakwiseClient,
+        state: SyncState,
+        sqs: SQSClient | None = None,
+        dead_letter_queue_url: str = "",
+        ledger: Ledger | None = None,
+    ):
         self.client = client
         self.state = state
         self.sqs = sqs
         self.dead_letter_queue_url = dead_letter_queue_url
+        self.ledger = ledger
         self.categories = CategoryRefs(client)
 
     def apply_record(self, record: SQSRecord) -> Outcome:
@@ -132,59 +169,82 @@ class CatalogSync:
             reason = "; ".join(f"{e['path']}: {e['error']}" for e in error_list(exc))
             self._dead_letter(record, UNREADABLE, "", f"not a valid catalog event: {reason}")
             return Outcome.REJECTED
-        kind, ref = event.entity()
-        claimed = event.occurredAt is None or self.state.claim_entity(
-            f"{kind}#{ref}", event.occurredAt, event.id
-        )
-        if not claimed:
-            logger.info("Skipped stale %s %s for %s %r", event.type, event.id, kind, ref)
-            return Outcome.STALE
         try:
-            self.apply(event)
+            outcome = self.apply_change(self.prepare(event))
         except (RejectedError, PathParameterError) as exc:
             # Bad data does not get better by retrying: park it in the DLQ with the reason.
             self._dead_letter(record, event.type, event.id, str(exc))
             return Outcome.REJECTED
+        if outcome is Outcome.STALE:
+            kind, ref = event.entity()
+            logger.info("Skipped stale %s %s for %s %r", event.type, event.id, kind, ref)
+        return outcome
+
+    def prepare(self, event: Any) -> Change:
+        """The Tweakwise body an event sends, category references resolved to Tweakwise ids."""
+        kind, ref = event.entity()
+        body: dict[str, Any] | None = None
+        if isinstance(event, ItemUpsert):
+            item = event.item
+            ids = self.categories.require(item.categories) if item.categories is not None else None
+            body = to_item_fields(item, ids)
+        elif isinstance(event, CategoryUpsert):
+            category = event.category
+            body = {"Name": category.name}
+            if isinstance(category.id, str):
+                body["Key"] = category.id  # keys are the shop's own ids: Tweakwise assigns the number
+            if category.rank is not None:
+                body["Rank"] = category.rank
+            if category.parents is not None:
+                body["Parents"] = self.categories.require(category.parents)
+            if category.url is not None:
+                body["Url"] = category.url
+        return Change(event, f"{kind}#{ref}", body)
+
+    def apply_change(self, change: Change, snapshot: str = "") -> Outcome:
+        """Claim the entity (stale-write guard), send the change, record it in the ledger."""
+        event = change.event
+        if event.occurredAt is not None and not self.state.claim_entity(
+            change.entity, event.occurredAt, event.id
+        ):
+            return Outcome.STALE
+        self._send(change)
+        if self.ledger is not None:
+            at = event.occurredAt.timestamp() if event.occurredAt is not None else time.time()
+            if change.body is None:
+                self.ledger.forget(change.entity, at)
+            else:
+                self.ledger.record(change.entity, change.digest, at, snapshot)
         return Outcome.APPLIED
 
-    def apply(self, event: Any) -> None:
-        if isinstance(event, ItemUpsert):
-            ids = (
-                self.categories.require(event.item.categories) if event.item.categories is not None else None
-            )
-            self.client.upsert_item(event.item.id, to_item_fields(event.item, ids))
+    def _send(self, change: Change) -> None:
+        event, body = change.event, change.body
+        if isinstance(event, ItemUpsert) and body is not None:
+            self.client.upsert_item(event.item.id, body)
         elif isinstance(event, ItemDelete):
             _ignore_missing(lambda: self.client.delete_item(event.itemId))
-        elif isinstance(event, CategoryUpsert):
-            self._upsert_category(event)
+        elif isinstance(event, CategoryUpsert) and body is not None:
+            self._upsert_category(event.category.id, body)
         elif isinstance(event, CategoryDelete):
             category_id = self.categories.find(event.categoryId)
             if category_id is not None:
                 _ignore_missing(lambda: self.client.delete_category(category_id))
             self.categories.forget(event.categoryId)
 
-    def _upsert_category(self, event: CategoryUpsert) -> None:
-        category = event.category
-        fields: dict[str, Any] = {"Name": category.name}
-        if category.rank is not None:
-            fields["Rank"] = category.rank
-        if category.parents is not None:
-            fields["Parents"] = self.categories.require(category.parents)
-        if category.url is not None:
-            fields["Url"] = category.url
-        if isinstance(category.id, int):
-            self.client.upsert_category(category.id, fields)
+    def _upsert_category(self, ref: int | str, body: dict[str, Any]) -> None:
+        if isinstance(ref, int):
+            self.client.upsert_category(ref, body)
             return
-        category_id = self.categories.find(category.id)
+        category_id = self.categories.find(ref)
         if category_id is None:
-            # Keys are the shop's own ids: Tweakwise assigns the numeric id.
-            self.client.create_category({"Key": category.id, **fields})
-        else:
-            try:
-                self.client.patch_category(category_id, fields)
-            except NotFoundError:  # deleted meanwhile: create it again under its key
-                self.categories.forget(category.id)
-                self.client.create_category({"Key": category.id, **fields})
+            self.client.create_category(body)
+            return
+        fields = {name: value for name, value in body.items() if name != "Key"}
+        try:
+            self.client.patch_category(category_id, fields)
+        except NotFoundError:  # deleted meanwhile: create it again under its key
+            self.categories.forget(ref)
+            self.client.create_category(body)
 
     def _dead_letter(self, record: SQSRecord, event_type: str, event_id: str, reason: str) -> None:
         logger.error(
@@ -194,6 +254,8 @@ class CatalogSync:
             record.message_id,
             reason,
         )
+        if self.sqs is None:
+            raise QueueError("no dead-letter queue to move a rejected event to")
         attributes = record.attributes
         self.sqs.send_message(
             QueueUrl=self.dead_letter_queue_url,

@@ -1,0 +1,112 @@
+"""Whole-catalog snapshots: every step of the snapshot state machine, chosen by `action`.
+
+- {"action": "validate", "input": <execution input>, "execution": ..., "started": ...}
+- {"action": "categories" | "orphans" | "finish", "snapshot": ..., "run": ..., ...}
+- a Distributed Map batch: {"Items": [...], "BatchInput": {"action": "apply" | "delete", ...}}
+"""
+
+import boto3
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from tweakwise.client import TweakwiseClient
+from tweakwise.ledger import Ledger
+from tweakwise.observability import logger_and_tracer
+from tweakwise.settings import MetricsSettings, SnapshotSettings
+from tweakwise.snapshot import SnapshotJob, object_key
+from tweakwise.state import SyncState
+from tweakwise.sync import CatalogSync
+
+logger, tracer = logger_and_tracer()
+metrics = Metrics()
+settings = SnapshotSettings.from_env()
+instance = MetricsSettings.from_env().instance_name
+client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
+dynamodb = boto3.client("dynamodb")
+state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
+ledger = Ledger(dynamodb, settings.ledger_table)
+job = SnapshotJob(
+    boto3.client("s3"),
+    settings.bucket,
+    CatalogSync(client, state, ledger=ledger),
+    ledger,
+    state,
+    concurrency=settings.concurrency,
+)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context) -> dict:
+    client.set_deadline(context)
+    step = event.get("BatchInput", event)
+    action = step.get("action")
+    if action == "validate":
+        found = job.validate(
+            object_key(event["input"], settings.bucket),
+            event["execution"],
+            settings.max_invalid_percent,
+            settings.lock_seconds,
+        )
+        return {
+            **found,
+            "allowMassDelete": event["input"].get("allowMassDelete") is True,
+            "mapConcurrency": settings.map_concurrency,
+            "batchSize": settings.batch_size,
+            "toleratedFailurePercent": settings.tolerated_failure_percent,
+        }
+    if action == "categories":
+        return job.apply_categories(step["snapshot"], step["run"], step["takenAt"])
+    if action == "apply":
+        return job.apply_batch(event["Items"], step["snapshot"], step["run"], step["takenAt"])
+    if action == "delete":
+        return job.apply_deletes(event["Items"], step["snapshot"], step["run"], step["takenAt"])
+    if action == "orphans":
+        return job.plan_orphans(
+            step["snapshot"],
+            step["run"],
+            step["takenAt"],
+            items=step["items"],
+            allow_mass_delete=step["allowMassDelete"],
+            max_delete_percent=settings.max_delete_percent,
+            min_product_count=settings.min_product_count,
+        )
+    if action == "finish":
+        try:
+            return _finish(step)
+        finally:
+            metrics.flush_metrics()  # only this step counts: the others publish no metric
+    raise ValueError(
+        f"Unknown snapshot action {action!r}: validate, categories, apply, delete, orphans, finish"
+    )
+
+
+def _finish(step: dict) -> dict:
+    """Report, count, mark the instance changed (publish after sync) and release the lock."""
+    metrics.add_dimension(name="Instance", value=instance)
+    metrics.add_metric(name=f"Snapshots{step['outcome'].capitalize()}", unit=MetricUnit.Count, value=1)
+    if "run" not in step:  # validation itself failed: no snapshot to report on
+        state.unlock_snapshot(step["execution"])
+        logger.error("Snapshot failed before validation: %s", step.get("reason"))
+        return {"outcome": step["outcome"], "reason": step.get("reason") or ""}
+    report = job.report(
+        step["snapshot"],
+        step["run"],
+        execution=step["execution"],
+        outcome=step["outcome"],
+        reason=step.get("reason") or "",
+        started=step["started"],
+    )
+    written = sum(report["items"][n] + report["categories"][n] for n in ("created", "updated"))
+    written += report["deleted"]
+    if written:
+        state.mark_changed()
+    if not step.get("busy"):
+        state.unlock_snapshot(step["execution"])
+    for name in ("created", "updated", "unchanged", "rejected", "stale"):
+        count = report["items"][name]
+        metrics.add_metric(name=f"SnapshotItems{name.capitalize()}", unit=MetricUnit.Count, value=count)
+    metrics.add_metric(name="SnapshotItemsDeleted", unit=MetricUnit.Count, value=report["deleted"])
+    metrics.add_metric(name="SnapshotInvalidLines", unit=MetricUnit.Count, value=report["invalid"])
+    logger.info("Snapshot %s %s", report["snapshot"], report["outcome"], extra={"reason": report["reason"]})
+    return {key: value for key, value in report.items() if key not in ("invalidLines", "rejected")}

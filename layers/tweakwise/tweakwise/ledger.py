@@ -1,0 +1,134 @@
+"""The ledger table (DynamoDB): what this stack believes Tweakwise holds. The one module that knows it.
+
+One item per entity this stack wrote, keyed like the stale-write guard (`item#A1`, `category#key:shoes`):
+- `digest`: a hash of the last Tweakwise body applied (a snapshot sends nothing when it is unchanged);
+- `occurredAt`: the time of the change applied (a snapshot's takenAt, a webhook event's occurredAt);
+- `snapshot`: the last snapshot that contained the entity (orphans are the entities the latest lacks);
+- `appliedAt`: when it was applied.
+No expiry: an entity leaves the ledger only when this stack deletes it in Tweakwise. Entities made by a
+feed import or in the Tweakwise app are never in it, so a snapshot never deletes them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+BATCH_GET_LIMIT = 100  # keys per BatchGetItem (DynamoDB's limit)
+
+
+def body_digest(body: dict[str, Any]) -> str:
+    """A stable hash of a Tweakwise request body: equal bodies, equal digests, whatever the key order."""
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class Entry:
+    entity: str
+    digest: str
+    occurred_at: float
+    snapshot: str = ""
+
+
+class Ledger:
+    """One ledger table. Thread-safe (boto3 clients are)."""
+
+    def __init__(self, dynamodb: DynamoDBClient, table: str):
+        self.dynamodb = dynamodb
+        self.table = table
+
+    def get_many(self, entities: list[str]) -> dict[str, Entry]:
+        """The entries of these entities that exist (strongly consistent)."""
+        found: dict[str, Entry] = {}
+        unique = list(dict.fromkeys(entities))
+        for start in range(0, len(unique), BATCH_GET_LIMIT):
+            keys: list[Any] = [{"entity": {"S": e}} for e in unique[start : start + BATCH_GET_LIMIT]]
+            pause = 0.05
+            while keys:
+                answer = self.dynamodb.batch_get_item(
+                    RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
+                )
+                for item in answer.get("Responses", {}).get(self.table, []):
+                    entry = _entry(item)
+                    found[entry.entity] = entry
+                unprocessed: Any = answer.get("UnprocessedKeys", {}).get(self.table, {})
+                keys = list(unprocessed.get("Keys", []))
+                if keys:  # throttled: DynamoDB asks to back off before asking again
+                    time.sleep(pause)
+                    pause = min(pause * 2, 2.0)
+        return found
+
+    def record(self, entity: str, digest: str, occurred_at: float, snapshot: str = "") -> bool:
+        """The entity now holds this body; False when a newer change was recorded meanwhile."""
+        values: dict[str, Any] = {
+            ":d": {"S": digest},
+            ":t": {"N": repr(occurred_at)},
+            ":a": {"N": repr(time.time())},
+        }
+        expression = "SET digest = :d, occurredAt = :t, appliedAt = :a"
+        names = {}
+        if snapshot:
+            expression += ", #s = :s"
+            values[":s"] = {"S": snapshot}
+            names["#s"] = "snapshot"  # a reserved word in expressions
+        return self._update(
+            entity,
+            UpdateExpression=expression,
+            **({"ExpressionAttributeNames": names} if names else {}),
+            ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
+            ExpressionAttributeValues=values,
+        )
+
+    def confirm(self, entity: str, snapshot: str) -> bool:
+        """An unchanged entity was seen in `snapshot` (so it is no orphan)."""
+        return self._update(
+            entity,
+            UpdateExpression="SET #s = :s",
+            ConditionExpression="attribute_exists(entity)",
+            ExpressionAttributeNames={"#s": "snapshot"},  # a reserved word in expressions
+            ExpressionAttributeValues={":s": {"S": snapshot}},
+        )
+
+    def forget(self, entity: str, occurred_at: float) -> bool:
+        """The entity was deleted in Tweakwise; False when a newer change was recorded meanwhile."""
+        try:
+            self.dynamodb.delete_item(
+                TableName=self.table,
+                Key={"entity": {"S": entity}},
+                ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
+                ExpressionAttributeValues={":t": {"N": repr(occurred_at)}},
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def scan(self) -> Iterator[Entry]:
+        """Every entry (one paginated scan)."""
+        paginator = self.dynamodb.get_paginator("scan")
+        for page in paginator.paginate(TableName=self.table):
+            for item in page.get("Items", []):
+                yield _entry(item)
+
+    def _update(self, entity: str, **request: Any) -> bool:
+        try:
+            self.dynamodb.update_item(TableName=self.table, Key={"entity": {"S": entity}}, **request)
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+
+def _entry(item: dict[str, Any]) -> Entry:
+    return Entry(
+        entity=item["entity"]["S"],
+        digest=item.get("digest", {}).get("S", ""),
+        occurred_at=float(item.get("occurredAt", {}).get("N", "0")),
+        snapshot=item.get("snapshot", {}).get("S", ""),
+    )

@@ -1,0 +1,645 @@
+"""Whole-catalog snapshots: a JSON Lines object (plain or gzip) a shop drops under `snapshots/`, made to
+agree with Tweakwise by the snapshot state machine, one step per method of `SnapshotJob`:
+
+1. `validate`: stream the object line by line (never whole in memory), check every line with the
+   webhook's models, order the categories parents first, write the items as a JSON array for the
+   Distributed Map's item reader. Refuse the whole snapshot when too many lines are invalid or an id
+   appears twice.
+2. `apply_categories`, then `apply_batch` per Distributed Map batch: each line goes through the worker's
+   apply path (`CatalogSync.prepare` + `apply_change`), skipped when its body's digest equals the
+   ledger's, so an unchanged snapshot sends Tweakwise nothing.
+3. `plan_orphans`: the ledger's entities the snapshot lacks, behind the shrink guard; `apply_deletes`
+   deletes them per batch.
+4. `report`: counts, durations and the first invalid lines as JSON in `reports/<snapshot id>.json`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import logging
+import re
+import tempfile
+import threading
+import time
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import IO, TYPE_CHECKING, Any
+
+import pydantic
+
+from .errors import (
+    PathParameterError,
+    RejectedError,
+    SnapshotBatchError,
+    SnapshotInputError,
+    UnknownCategoryError,
+)
+from .events import (
+    Category,
+    CategoryDelete,
+    CategoryUpsert,
+    Item,
+    ItemDelete,
+    ItemUpsert,
+    SnapshotCategory,
+    SnapshotHeader,
+    SnapshotItem,
+    category_entity,
+    error_list,
+)
+from .ledger import Entry, Ledger
+from .state import SyncState
+from .sync import CatalogSync, Outcome
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger("tweakwise")
+
+SNAPSHOTS_PREFIX = "snapshots/"
+RUNS_PREFIX = "runs/"  # work files of an execution: items, validation, rejected lines
+REPORTS_PREFIX = "reports/"
+MAX_REPORTED = 100  # invalid lines and rejected items shown in a report
+CHUNK = 1 << 20
+LINE_MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "snapshot": SnapshotHeader,
+    "category": SnapshotCategory,
+    "item": SnapshotItem,
+}
+# Tweakwise answers that retrying cannot fix: counted `rejected` with the reason, never retried.
+REJECTIONS = (RejectedError, PathParameterError, UnknownCategoryError)
+
+
+def object_key(execution_input: dict[str, Any], bucket: str) -> str:
+    """The snapshot object an execution is for: the S3 "Object Created" event EventBridge sends (or the
+    same input started by hand)."""
+    detail = execution_input.get("detail") if isinstance(execution_input, dict) else None
+    try:
+        found_bucket, key = detail["bucket"]["name"], detail["object"]["key"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise SnapshotInputError(
+            'The execution input must be the S3 event: {"detail": {"bucket": {"name": ...}, "object": '
+            '{"key": "snapshots/..."}}} (README, Whole-catalog snapshots)'
+        ) from None
+    if found_bucket != bucket or not isinstance(key, str) or not key.startswith(SNAPSHOTS_PREFIX):
+        raise SnapshotInputError(
+            f"s3://{found_bucket}/{key} is not a snapshot: upload to s3://{bucket}/{SNAPSHOTS_PREFIX}"
+        )
+    return key
+
+
+def snapshot_id(key: str, etag: str) -> str:
+    """A snapshot's id: its file name and a piece of its ETag (the same upload, the same id)."""
+    name = key.rsplit("/", 1)[-1].removesuffix(".gz").removesuffix(".jsonl").removesuffix(".json")
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", name)[:60] or "snapshot"
+    return f"{name}-{etag.strip(chr(34))[:12]}"
+
+
+# -- reading ---------------------------------------------------------------------------------------------
+
+
+def read_lines(raw: Any) -> Iterator[bytes]:
+    """The lines of a stream, gzip or plain (told by its first bytes), read in 1 MiB chunks."""
+    head = raw.read(2)
+    if head == b"\x1f\x8b":
+        stream: Any = gzip.GzipFile(fileobj=_Prefixed(head, raw))
+    else:
+        stream = _Prefixed(head, raw)
+    rest = b""
+    while chunk := stream.read(CHUNK):
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from lines
+    if rest:
+        yield rest
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were read already (to tell gzip from plain text)."""
+
+    def __init__(self, head: bytes, raw: Any):  # a file or a botocore StreamingBody
+        self.head, self.raw = head, raw
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            head, self.head = self.head, b""
+            return head + (self.raw.read(size - len(head)) if size > len(head) else b"")
+        return self.raw.read(size) if size >= 0 else self.raw.read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class IdSet:
+    """Which ids appear twice among millions, in 8 bytes per id (a set of strings takes ~10x that): 64-bit
+    digests in 256 arrays, checked one array at a time at the end."""
+
+    def __init__(self) -> None:
+        self.buckets = [array("Q") for _ in range(256)]
+
+    @staticmethod
+    def digest(entity: str) -> int:
+        return int.from_bytes(hashlib.blake2b(entity.encode(), digest_size=8).digest())
+
+    def add(self, entity: str) -> None:
+        value = self.digest(entity)
+        self.buckets[value & 0xFF].append(value)
+
+    def repeated(self) -> set[int]:
+        found: set[int] = set()
+        for bucket in self.buckets:
+            seen: set[int] = set()
+            for value in bucket:
+                if value in seen:
+                    found.add(value)
+                seen.add(value)
+        return found
+
+
+# -- validation ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Validation:
+    snapshot: str
+    taken_at: float  # seconds since the epoch
+    lines: int = 0
+    items: int = 0
+    categories: int = 0
+    invalid: int = 0
+    invalid_lines: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_REPORTED
+    # Entities of invalid lines: not applied, and not orphans either (an invalid line deletes nothing).
+    held: list[str] = field(default_factory=list)
+    refused: str = ""  # why the whole snapshot is refused ("" when it is not)
+
+    def add_invalid(self, line: int, errors: list[dict[str, str]], entity: str = "") -> None:
+        self.invalid += 1
+        if len(self.invalid_lines) < MAX_REPORTED:
+            self.invalid_lines.append({"line": line, "errors": errors})
+        if entity:
+            self.held.append(entity)
+
+
+def _entity_of(document: Any) -> str:
+    """The entity key of a line, read loosely (for an invalid line: so it is held, not orphaned)."""
+    if not isinstance(document, dict):
+        return ""
+    kind = document.get("type")
+    body = document.get(kind) if kind in ("item", "category") else None
+    ref = body.get("id") if isinstance(body, dict) else None
+    if kind == "item" and isinstance(ref, str):
+        return f"item#{ref}"
+    if kind == "category" and isinstance(ref, int | str) and not isinstance(ref, bool):
+        return _category_key(ref)
+    return ""
+
+
+def check_lines(
+    open_lines: Callable[[], Iterable[bytes]],
+    items_out: IO[bytes],
+    snapshot: str,
+    taken_at: float,
+    max_invalid_percent: float,
+) -> tuple[Validation, list[tuple[int, Category]]]:
+    """Check every line; write valid items to `items_out` as one JSON array; return the counts and the
+    valid categories, parents first. `open_lines` is called again only to name repeated ids."""
+    result = Validation(snapshot, taken_at)
+    ids = IdSet()
+    categories: list[tuple[int, Category]] = []
+    items_out.write(b"[")
+    for number, raw in enumerate(open_lines(), start=1):
+        if not raw.strip():
+            continue
+        result.lines += 1
+        try:
+            document = json.loads(raw)
+        except ValueError as exc:
+            result.add_invalid(number, [{"path": "(line)", "error": f"not valid JSON: {exc}"}])
+            continue
+        kind = document.get("type") if isinstance(document, dict) else None
+        model = LINE_MODELS.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            error = "must be one of " + ", ".join(f"'{name}'" for name in LINE_MODELS)
+            result.add_invalid(number, [{"path": "type", "error": error}], _entity_of(document))
+            continue
+        try:
+            line = model.model_validate(document)
+        except pydantic.ValidationError as exc:
+            result.add_invalid(number, error_list(exc), _entity_of(document))
+            continue
+        if isinstance(line, SnapshotHeader):
+            if result.lines != 1:
+                error = "a snapshot line may only be the first line"
+                result.add_invalid(number, [{"path": "type", "error": error}])
+            else:
+                result.taken_at = line.takenAt.timestamp()
+            continue
+        entity = _entity_of(document)
+        ids.add(entity)
+        if isinstance(line, SnapshotItem):
+            items_out.write(b"," if result.items else b"")
+            items_out.write(json.dumps(document["item"], separators=(",", ":")).encode())
+            result.items += 1
+        elif isinstance(line, SnapshotCategory):
+            categories.append((number, line.category))
+    items_out.write(b"]")
+    ordered = order_categories(categories, result)
+    result.categories = len(ordered)
+    repeated = ids.repeated()
+    if repeated:
+        result.refused = _name_repeats(open_lines, repeated)
+    elif result.lines and result.invalid * 100 > max_invalid_percent * result.lines:
+        share = result.invalid * 100 / result.lines
+        result.refused = (
+            f"{result.invalid} of {result.lines} lines are invalid ({share:.3g} %), "
+            f"above SnapshotMaxInvalidPercent ({max_invalid_percent:g} %); nothing was applied"
+        )
+    elif not result.items and not result.categories:
+        result.refused = "the snapshot holds no valid item or category; nothing was applied"
+    return result, ordered
+
+
+def _name_repeats(open_lines: Callable[[], Iterable[bytes]], repeated: set[int]) -> str:
+    """Second pass, only when a digest repeats: which ids, on which lines."""
+    where: dict[str, list[int]] = {}
+    for number, raw in enumerate(open_lines(), start=1):
+        try:
+            entity = _entity_of(json.loads(raw)) if raw.strip() else ""
+        except ValueError:
+            continue
+        if entity and IdSet.digest(entity) in repeated:
+            where.setdefault(entity, []).append(number)
+    shown = [
+        f"{entity.replace('#', ' ', 1)} on lines {', '.join(map(str, lines[:5]))}"
+        for entity, lines in where.items()
+        if len(lines) > 1
+    ]
+    return f"ids appear more than once ({'; '.join(shown[:10])}); nothing was applied"
+
+
+def order_categories(
+    categories: list[tuple[int, Category]], result: Validation
+) -> list[tuple[int, Category]]:
+    """Parents before children. A category whose key parent is not in the snapshot, or whose parents form
+    a cycle, is an invalid line (and so are its children). Numeric parents are Tweakwise ids: trusted."""
+    by_entity = {_category_key(c.id): (n, c) for n, c in categories}
+    children: dict[str, list[str]] = {}
+    waiting: dict[str, int] = {}
+    unknown: list[tuple[str, str]] = []
+    for entity, (_n, category) in by_entity.items():
+        inside = []
+        for parent in category.parents or []:
+            key = _category_key(parent)
+            if key in by_entity:
+                inside.append(key)
+            elif isinstance(parent, str):
+                unknown.append((entity, f"parent {parent!r} is not a category of this snapshot"))
+        waiting[entity] = len(inside)
+        for key in inside:
+            children.setdefault(key, []).append(entity)
+    dropped = {entity for entity, _ in unknown}
+    ordered: list[tuple[int, Category]] = []
+    ready = [entity for entity, count in waiting.items() if count == 0 and entity not in dropped]
+    while ready:
+        entity = ready.pop()
+        ordered.append(by_entity[entity])
+        for child in children.get(entity, []):
+            waiting[child] -= 1
+            if waiting[child] == 0 and child not in dropped:
+                ready.append(child)
+    done = {_category_key(c.id) for _n, c in ordered}
+    reasons = dict(unknown)
+    for entity, (number, _category) in sorted(by_entity.items(), key=lambda pair: pair[1][0]):
+        if entity not in done:
+            reason = reasons.get(entity, "its parents form a cycle, or a parent is invalid")
+            result.add_invalid(number, [{"path": "category.parents", "error": reason}], entity)
+    return ordered
+
+
+def _category_key(ref: int | str) -> str:
+    return "category#" + category_entity(ref)[1]
+
+
+# -- applying --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def count(self, name: str) -> None:
+        with self.lock:  # the items of a batch are applied by several threads
+            self.counts[name] = self.counts.get(name, 0) + 1
+
+
+class SnapshotJob:
+    """The snapshot state machine's steps, over one bucket, the sync state and the ledger.
+
+    `snapshot` names the content (the ledger remembers it); `run` is one execution over it
+    (`<snapshot>/<execution name>`): its work files and counts, so a re-run starts clean."""
+
+    def __init__(
+        self,
+        s3: S3Client,
+        bucket: str,
+        sync: CatalogSync,
+        ledger: Ledger,
+        state: SyncState,
+        *,
+        concurrency: int = 8,
+    ):
+        self.s3, self.bucket, self.sync, self.ledger, self.state = s3, bucket, sync, ledger, state
+        self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency))  # reused across invocations
+
+    # -- 1. validate ----------------------------------------------------------------------------------
+
+    def validate(
+        self, key: str, execution: str, max_invalid_percent: float, lock_seconds: float
+    ) -> dict[str, Any]:
+        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        snapshot = snapshot_id(key, head["ETag"])
+        run = f"{snapshot}/{execution.rsplit(':', 1)[-1]}"
+        summary: dict[str, Any] = {
+            **dict.fromkeys(("refused", "takenAt", "itemsKey"), ""),
+            **dict.fromkeys(("lines", "items", "categories", "invalid"), 0),
+            "snapshot": snapshot,
+            "run": run,
+            "key": key,
+            "busy": False,
+        }
+        holder = self.state.lock_snapshot(execution, lock_seconds)
+        if holder:
+            summary["refused"] = (
+                f"another snapshot is running (execution {holder}); upload this one again when it ends"
+            )
+            summary["busy"] = True
+            return summary
+
+        def open_lines() -> Iterator[bytes]:
+            return read_lines(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"])
+
+        started = time.monotonic()
+        with tempfile.TemporaryFile() as items:  # /tmp: the items never sit whole in memory
+            result, categories = check_lines(
+                open_lines, items, snapshot, head["LastModified"].timestamp(), max_invalid_percent
+            )
+            items.seek(0)
+            if not result.refused:
+                self.s3.upload_fileobj(items, self.bucket, _work(run, "items.json"))
+        ordered = [{"line": n, "category": c.model_dump(exclude_none=True)} for n, c in categories]
+        self._put_json(_work(run, "categories.json"), ordered)
+        validation = {**asdict(result), "seconds": round(time.monotonic() - started, 3)}
+        self._put_json(_work(run, "validation.json"), validation)
+        summary.update(
+            refused=result.refused,
+            takenAt=datetime.fromtimestamp(result.taken_at, UTC).isoformat(),
+            lines=result.lines,
+            items=result.items,
+            categories=result.categories,
+            invalid=result.invalid,
+            itemsKey=_work(run, "items.json"),
+        )
+        return summary
+
+    # -- 2. apply -------------------------------------------------------------------------------------
+
+    def apply_categories(self, snapshot: str, run: str, taken_at: str) -> dict[str, int]:
+        """Parents first, one at a time (a child needs its parent's Tweakwise id)."""
+        ordered = self._get_json(_work(run, "categories.json"))
+        at = datetime.fromisoformat(taken_at)
+        events = [
+            CategoryUpsert.model_construct(
+                type="category.upsert",
+                id=f"snapshot:{snapshot}",
+                occurredAt=at,
+                category=Category.model_validate(line["category"]),
+            )
+            for line in ordered
+        ]
+        result = BatchResult()
+        entries = self.ledger.get_many([_category_key(e.category.id) for e in events])
+        failed = [self._apply_one(event, entries, snapshot, "categories", result) for event in events]
+        failed = [failure for failure in failed if failure]
+        if failed:
+            raise SnapshotBatchError(f"{len(failed)} of {len(events)} categories failed, first: {failed[0]}")
+        return self._finish_batch(run, result, "categories")
+
+    def apply_batch(
+        self, items: list[dict[str, Any]], snapshot: str, run: str, taken_at: str
+    ) -> dict[str, int]:
+        """One Distributed Map batch of items, applied `concurrency` at a time."""
+        at = datetime.fromisoformat(taken_at)
+        events = [
+            ItemUpsert.model_construct(
+                type="item.upsert", id=f"snapshot:{snapshot}", occurredAt=at, item=Item.model_validate(item)
+            )
+            for item in items
+        ]
+        entries = self.ledger.get_many([f"item#{e.item.id}" for e in events])
+        result = BatchResult()
+        failures = list(
+            self.pool.map(lambda e: self._apply_one(e, entries, snapshot, "items", result), events)
+        )
+        failed = [failure for failure in failures if failure]
+        if failed:  # the Map retries the whole batch; what was applied is unchanged the next time
+            raise SnapshotBatchError(f"{len(failed)} of {len(events)} items failed, first: {failed[0]}")
+        return self._finish_batch(run, result, "items")
+
+    def apply_deletes(
+        self, entities: list[dict[str, str]], snapshot: str, run: str, taken_at: str
+    ) -> dict[str, int]:
+        """One batch of orphans: deleted in Tweakwise and forgotten by the ledger."""
+        at = datetime.fromisoformat(taken_at)
+        result = BatchResult()
+        errors = []
+        for entry in entities:
+            event = _delete_event(entry["entity"], snapshot, at)
+            try:
+                outcome = self.sync.apply_change(self.sync.prepare(event), snapshot)
+            except REJECTIONS as exc:
+                result.count("deletes.rejected")
+                result.rejected.append({"entity": entry["entity"], "reason": str(exc)})
+                continue
+            except Exception as exc:
+                errors.append(f"{entry['entity']}: {type(exc).__name__}: {exc}")
+                continue
+            result.count("deletes.deleted" if outcome is Outcome.APPLIED else "deletes.stale")
+        if errors:
+            raise SnapshotBatchError(f"{len(errors)} of {len(entities)} deletes failed, first: {errors[0]}")
+        return self._finish_batch(run, result, "deletes")
+
+    def _apply_one(
+        self, event: Any, entries: dict[str, Entry], snapshot: str, kind: str, result: BatchResult
+    ) -> str:
+        """Apply one snapshot line; return "" or, when retrying may help, why it failed."""
+        entity = f"item#{event.item.id}" if kind == "items" else _category_key(event.category.id)
+        previous = entries.get(entity)
+        try:
+            change = self.sync.prepare(event)
+            if previous is not None and previous.digest == change.digest:
+                self.ledger.confirm(entity, snapshot)
+                result.count(f"{kind}.unchanged")
+                return ""
+            if previous is not None and previous.occurred_at > event.occurredAt.timestamp():
+                outcome = Outcome.STALE  # a webhook change newer than the snapshot: keep it
+            else:
+                outcome = self.sync.apply_change(change, snapshot)
+        except REJECTIONS as exc:
+            self.ledger.confirm(entity, snapshot)  # still in the snapshot: no orphan
+            result.count(f"{kind}.rejected")
+            result.rejected.append({"entity": entity, "reason": str(exc)})
+            return ""
+        except Exception as exc:
+            return f"{entity}: {type(exc).__name__}: {exc}"
+        if outcome is Outcome.STALE:
+            self.ledger.confirm(entity, snapshot)
+            result.count(f"{kind}.stale")
+        else:
+            result.count(f"{kind}.created" if previous is None else f"{kind}.updated")
+        return ""
+
+    def _finish_batch(self, run: str, result: BatchResult, kind: str) -> dict[str, int]:
+        counts = dict(result.counts)
+        counts[f"{kind}.done"] = sum(result.counts.values())
+        if result.rejected:
+            name = f"rejected/{kind}-{time.time_ns()}-{threading.get_ident()}.json"
+            self._put_json(_work(run, name), result.rejected)
+        self.state.add_snapshot_counts(run, counts)
+        return counts
+
+    # -- 3. orphans -----------------------------------------------------------------------------------
+
+    def plan_orphans(
+        self,
+        snapshot: str,
+        run: str,
+        taken_at: str,
+        *,
+        items: int,
+        allow_mass_delete: bool,
+        max_delete_percent: float,
+        min_product_count: int,
+    ) -> dict[str, Any]:
+        """The ledger's entities this snapshot lacks (made before it was cut), behind the shrink guard."""
+        cut = datetime.fromisoformat(taken_at).timestamp()
+        held = set(self._get_json(_work(run, "validation.json"))["held"])
+        applied = self.state.snapshot_counts(run).get("items.done", 0)
+        total, orphans = 0, []
+        for entry in self.ledger.scan():
+            total += 1
+            if entry.snapshot != snapshot and entry.occurred_at <= cut and entry.entity not in held:
+                orphans.append({"entity": entry.entity})
+        orphans.sort(key=lambda o: o["entity"].startswith("category#"))  # items before categories
+        guard = ""
+        if applied < items:
+            guard = (
+                f"{items - applied} of {items} items were not applied (failed batches), so orphans cannot be "
+                "told apart: nothing was deleted; run the snapshot again"
+            )
+        elif orphans and not allow_mass_delete and len(orphans) * 100 > max_delete_percent * total:
+            guard = (
+                f"{len(orphans)} of the {total} entities this stack wrote would be deleted, above "
+                f"SnapshotMaxDeletePercent ({max_delete_percent:g} %): nothing was deleted"
+            )
+        elif orphans and not allow_mass_delete and items < min_product_count:
+            guard = (
+                f"the snapshot holds {items} items, fewer than MinProductCount ({min_product_count}): "
+                "nothing was deleted"
+            )
+        key = _work(run, "orphans.json")
+        self._put_json(key, [] if guard else orphans)
+        return {
+            "ledger": total,
+            "orphans": len(orphans),
+            "guard": guard,
+            "incomplete": applied < items,  # failed batches: the execution fails, whatever the guard
+            "orphansKey": key,
+        }
+
+    # -- 4. report ------------------------------------------------------------------------------------
+
+    def report(
+        self, snapshot: str, run: str, *, execution: str, outcome: str, reason: str, started: str
+    ) -> dict[str, Any]:
+        validation = self._get_json(_work(run, "validation.json"), default={})
+        counts = self.state.snapshot_counts(run)
+        rejected: list[Any] = []
+        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=_work(run, "rejected/"))
+        for found in listing.get("Contents", []):
+            if len(rejected) >= MAX_REPORTED:
+                break
+            rejected.extend(self._get_json(found["Key"])[: MAX_REPORTED - len(rejected)])
+        now = datetime.now(UTC)
+        taken_at = validation.get("taken_at")
+        report = {
+            "snapshot": snapshot,
+            "execution": execution,
+            "outcome": outcome,
+            "reason": reason,
+            "takenAt": datetime.fromtimestamp(taken_at, UTC).isoformat() if taken_at else None,
+            "lines": validation.get("lines", 0),
+            "invalid": validation.get("invalid", 0),
+            "items": _counts(counts, "items"),
+            "categories": _counts(counts, "categories"),
+            "deleted": counts.get("deletes.deleted", 0),
+            "deletesRejected": counts.get("deletes.rejected", 0),
+            "deletesStale": counts.get("deletes.stale", 0),
+            "durations": {
+                "validateSeconds": validation.get("seconds", 0),
+                "totalSeconds": round((now - datetime.fromisoformat(started)).total_seconds(), 3),
+            },
+            "invalidLines": validation.get("invalid_lines", []),
+            "rejected": rejected,
+            "reportKey": f"{REPORTS_PREFIX}{snapshot}.json",
+        }
+        self._put_json(report["reportKey"], report)
+        return report
+
+    # -- S3 -------------------------------------------------------------------------------------------
+
+    def _put_json(self, key: str, value: Any) -> None:
+        body = json.dumps(value, separators=(",", ":"), default=str).encode()
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+
+    def _get_json(self, key: str, default: Any = None) -> Any:
+        try:
+            return json.loads(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except self.s3.exceptions.NoSuchKey:
+            if default is None:
+                raise
+            return default
+
+
+def _work(run: str, name: str) -> str:
+    return f"{RUNS_PREFIX}{run}/{name}"
+
+
+def _counts(counts: dict[str, int], kind: str) -> dict[str, int]:
+    names = ("created", "updated", "unchanged", "rejected", "stale")
+    return {name: counts.get(f"{kind}.{name}", 0) for name in names}
+
+
+def _delete_event(entity: str, snapshot: str, at: datetime) -> Any:
+    kind, _, ref = entity.partition("#")
+    if kind == "item":
+        return ItemDelete.model_construct(
+            type="item.delete", id=f"snapshot:{snapshot}", occurredAt=at, itemId=ref
+        )
+    space, _, value = ref.partition(":")
+    category: int | str = int(value) if space == "id" else value
+    return CategoryDelete.model_construct(
+        type="category.delete", id=f"snapshot:{snapshot}", occurredAt=at, categoryId=category
+    )

@@ -1,0 +1,254 @@
+"""Whole-catalog snapshots end to end: the template's snapshot state machine run by moto's Step Functions
+(Distributed Map item reader over moto S3), the snapshot function in process, the Tweakwise sandbox over
+real sockets, the ledger and the sync state in moto DynamoDB."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+
+from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION
+from tweakwise_local.events import queue_messages, sqs_event
+from tweakwise_local.functions import LocalFunction
+from tweakwise_local.provision import provision
+from tweakwise_local.snapshots import SNAPSHOT_MACHINE, read_report, s3_event
+from tweakwise_local.states import StateMachines
+from tweakwise_local.template import Resolver, load_template, variable_target
+
+TEMPLATE = load_template()
+FUNCTIONS = [k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+
+
+class Stack:
+    """The template's resources in moto, its snapshot and worker functions in process."""
+
+    def __init__(self, sandbox, overrides: dict[str, str]):
+        self.sandbox = sandbox
+        self.resolver = Resolver(TEMPLATE, overrides)
+        for logical in FUNCTIONS:
+            arn = f"arn:aws:lambda:{REGION}:123456789012:function:{logical}"
+            self.resolver.resources[logical] = {"Ref": logical, "Arn": arn}
+        secret = variable_target(TEMPLATE, "TWEAKWISE_SECRET_ID", self.resolver)
+        credentials = {"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN}
+        provision(TEMPLATE, self.resolver, {secret: credentials})
+        extra = {
+            "TWEAKWISE_API_URL": sandbox.url,
+            "TWEAKWISE_MAX_RETRIES": "0",
+            "POWERTOOLS_METRICS_NAMESPACE": "TweakwiseTest",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        self.functions = {name: LocalFunction(TEMPLATE, name, self.resolver, extra) for name in FUNCTIONS}
+        self.machines = StateMachines(
+            TEMPLATE, self.resolver, lambda name, payload: self.functions[name].invoke(payload, True)[0]
+        )
+        self.machines.create()
+        self.bucket = self.resolver.resources["SnapshotBucket"]["Ref"]
+        self.s3 = boto3.client("s3", region_name=REGION)
+        self.topic = self.resolver.resources["AlarmTopic"]["Ref"]
+
+    def upload(self, lines: list[dict], name: str = "catalog.jsonl", gz: bool = False) -> str:
+        body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+        key = f"snapshots/{name}"
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=gzip.compress(body) if gz else body)
+        return key
+
+    def run(self, key: str, allow_mass_delete: bool = False):
+        execution = self.machines.execute(SNAPSHOT_MACHINE, s3_event(self.bucket, key, allow_mass_delete))
+        return execution, read_report(self.s3, self.bucket, key)
+
+    def apply(self, lines: list[dict], **kwargs):
+        return self.run(self.upload(lines, **kwargs))
+
+    def ledger(self) -> dict[str, dict]:
+        table = self.resolver.resources["LedgerTable"]["Ref"]
+        items = boto3.client("dynamodb", region_name=REGION).scan(TableName=table)["Items"]
+        return {item["entity"]["S"]: item for item in items}
+
+
+@pytest.fixture
+def stack(aws, sandbox):
+    return Stack(sandbox, {})
+
+
+def item(ref: str, price: float = 10, **fields) -> dict:
+    return {"type": "item", "item": {"id": ref, "name": f"Item {ref}", "price": price, "stock": 1, **fields}}
+
+
+def category(ref: str, parents: list | None = None) -> dict:
+    body: dict = {"id": ref, "name": f"Category {ref}"}
+    if parents is not None:
+        body["parents"] = parents
+    return {"type": "category", "category": body}
+
+
+def catalog(count: int, price: float = 10) -> list[dict]:
+    return [category("shoes"), category("trail", ["shoes"])] + [
+        item(f"SKU-{n}", price, categories=["trail"]) for n in range(count)
+    ]
+
+
+def test_first_load_creates_categories_parents_first_then_items(stack):
+    lines = [item("SKU-1", categories=["trail"]), category("trail", ["shoes"]), category("shoes")]
+    execution, report = stack.apply(lines, name="first.jsonl.gz", gz=True)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert execution.states[:3] == ["Validate", "Accepted?", "Categories"]
+    assert "Items" in execution.states and execution.states[-1] == "Done"
+    assert report["outcome"] == "applied"
+    assert report["items"]["created"] == 1 and report["categories"]["created"] == 2
+    assert report["lines"] == 3 and report["invalid"] == 0
+    keys = {c["Key"]: c for c in stack.sandbox.categories.values()}
+    assert keys["trail"]["Parents"] == [keys["shoes"]["CategoryId"]]  # the parent existed first
+    assert stack.sandbox.items["SKU-1"]["Categories"] == [keys["trail"]["CategoryId"]]
+    assert set(stack.ledger()) == {"item#SKU-1", "category#key:shoes", "category#key:trail"}
+
+
+def test_the_same_snapshot_again_sends_tweakwise_nothing(stack):
+    key = stack.upload(catalog(5))
+    first, _ = stack.run(key)
+    writes = stack.sandbox.writes()
+    assert first.status == "SUCCEEDED" and writes == 2 + 5 * 2  # a new item: PATCH (404), then POST
+    again, report = stack.run(key)
+    assert again.status == "SUCCEEDED"
+    assert stack.sandbox.writes() == writes  # zero writes
+    assert report["items"] == {"created": 0, "updated": 0, "unchanged": 5, "rejected": 0, "stale": 0}
+    assert report["categories"]["unchanged"] == 2 and report["deleted"] == 0
+
+
+def test_changed_and_removed_items_are_exactly_what_is_sent(stack):
+    stack.apply(catalog(40))
+    lines = catalog(40)
+    lines[5] = item("SKU-3", price=99, categories=["trail"])  # line 5 holds SKU-3
+    del lines[10]  # SKU-8 is gone from the shop
+    before = len(stack.sandbox.requests)
+    execution, report = stack.apply(lines)
+    assert execution.status == "SUCCEEDED"
+    sent = [(method, path) for method, path, _ in stack.sandbox.requests[before:] if method != "GET"]
+    assert sorted(sent) == [("DELETE", "/item/SKU-8"), ("PATCH", "/item/SKU-3")]
+    assert report["items"]["updated"] == 1 and report["items"]["unchanged"] == 38 and report["deleted"] == 1
+    assert stack.sandbox.items["SKU-3"]["Price"] == 99 and "SKU-8" not in stack.sandbox.items
+    assert "item#SKU-8" not in stack.ledger()
+
+
+def test_the_shrink_guard_deletes_nothing_until_allow_mass_delete(stack):
+    stack.apply(catalog(10))
+    key = stack.upload(catalog(5), name="shrunk.jsonl")
+    execution, report = stack.run(key)
+    assert execution.status == "FAILED" and execution.error == "SnapshotShrinkGuard"
+    assert report["outcome"] == "guarded" and "5 of the 12 entities" in report["reason"]
+    assert report["deleted"] == 0 and len(stack.sandbox.items) == 10
+    [(resource, published)] = execution.service_calls()
+    assert resource.endswith("sns:publish") and "guarded" in published["Message"]
+    assert "SnapshotMaxDeletePercent" in published["Message"]
+
+    execution, report = stack.run(key, allow_mass_delete=True)
+    assert execution.status == "SUCCEEDED" and report["deleted"] == 5
+    assert sorted(stack.sandbox.items) == [f"SKU-{n}" for n in range(5)]
+
+
+def test_invalid_lines_refuse_the_snapshot_whole(stack):
+    lines = [*catalog(3), item("SKU-X", price=-1), {"type": "item"}, "not an object"]
+    execution, report = stack.apply(lines)
+    assert execution.status == "FAILED" and execution.error == "SnapshotRefused"
+    assert stack.sandbox.writes() == 0
+    assert report["outcome"] == "refused" and report["invalid"] == 3
+    assert "3 of 8 lines are invalid" in report["reason"] and "SnapshotMaxInvalidPercent" in report["reason"]
+    assert report["invalidLines"][0] == {
+        "line": 6,
+        "errors": [{"path": "item.price", "error": "Value error, must be between 0 and 1000000000000"}],
+    }
+    assert report["invalidLines"][1]["errors"] == [{"path": "item", "error": "Field required"}]
+
+
+def test_an_id_twice_refuses_the_snapshot(stack):
+    execution, report = stack.apply([*catalog(3), item("SKU-1", price=5)])
+    assert execution.error == "SnapshotRefused" and stack.sandbox.writes() == 0
+    assert "item SKU-1 on lines 4, 6" in report["reason"]
+
+
+def test_a_category_cycle_or_unknown_parent_is_an_invalid_line(aws, sandbox):
+    stack = Stack(sandbox, {"SnapshotMaxInvalidPercent": "50"})
+    lines = [category("a", ["b"]), category("b", ["a"]), category("c", ["nowhere"]), *catalog(2)]
+    execution, report = stack.apply(lines)
+    assert execution.status == "SUCCEEDED"
+    assert {entry["line"]: entry["errors"][0]["error"] for entry in report["invalidLines"]} == {
+        1: "its parents form a cycle, or a parent is invalid",
+        2: "its parents form a cycle, or a parent is invalid",
+        3: "parent 'nowhere' is not a category of this snapshot",
+    }
+    assert sorted(c["Key"] for c in sandbox.categories.values()) == ["shoes", "trail"]
+
+
+def test_an_invalid_line_never_deletes_its_item(aws, sandbox):
+    stack = Stack(sandbox, {"SnapshotMaxInvalidPercent": "50"})
+    stack.apply(catalog(3))
+    lines = catalog(3)
+    lines[3] = item("SKU-1", price=-5, categories=["trail"])
+    execution, report = stack.apply(lines)
+    assert execution.status == "SUCCEEDED" and report["invalid"] == 1
+    assert report["deleted"] == 0 and "SKU-1" in sandbox.items
+
+
+def test_a_webhook_change_newer_than_the_snapshot_survives_it(stack):
+    taken = datetime.now(UTC) - timedelta(minutes=10)
+    header = {"type": "snapshot", "takenAt": taken.isoformat()}
+    stack.apply([header, *catalog(2)])
+    newer = {
+        "id": "evt-1",
+        "type": "item.upsert",
+        "occurredAt": (taken + timedelta(minutes=5)).isoformat(),
+        "item": {"id": "SKU-0", "name": "From the webhook", "price": 42, "stock": 3},
+    }
+    worker = stack.functions["CatalogWorkerFunction"]
+    assert worker.invoke(sqs_event(queue_messages([newer])))[0] == {"batchItemFailures": []}
+    older = [
+        {"type": "snapshot", "takenAt": (taken + timedelta(minutes=1)).isoformat()},
+        *catalog(2, price=7),
+    ]
+    execution, report = stack.apply(older, name="older.jsonl")
+    assert execution.status == "SUCCEEDED"
+    assert report["items"]["stale"] == 1 and report["items"]["updated"] == 1
+    assert stack.sandbox.items["SKU-0"]["Name"] == "From the webhook"
+    assert stack.sandbox.items["SKU-1"]["Price"] == 7
+
+
+def test_a_tweakwise_400_is_rejected_with_its_reason_and_the_rest_applies(stack, monkeypatch):
+    answer = stack.sandbox._answer
+
+    def refuse(method, path, headers, body):
+        if path.endswith("/item/SKU-1"):
+            return 400, {"Message": "The request is invalid.", "Errors": [{"Error": "Name is too long"}]}
+        return answer(method, path, headers, body)
+
+    monkeypatch.setattr(stack.sandbox, "_answer", refuse)
+    execution, report = stack.apply(catalog(3))
+    assert execution.status == "SUCCEEDED"
+    assert report["items"]["created"] == 2 and report["items"]["rejected"] == 1
+    [rejected] = report["rejected"]
+    assert rejected["entity"] == "item#SKU-1" and "Name is too long" in rejected["reason"]
+
+
+def test_a_second_snapshot_while_one_runs_is_refused(stack):
+    from tweakwise.state import SyncState
+
+    table = stack.resolver.resources["SyncStateTable"]["Ref"]
+    state = SyncState(boto3.client("dynamodb", region_name=REGION), table)
+    assert state.lock_snapshot("arn:execution:other", 3600) == ""
+    execution, report = stack.apply(catalog(2))
+    assert execution.error == "SnapshotRefused"
+    assert "another snapshot is running (execution arn:execution:other)" in report["reason"]
+    assert stack.sandbox.writes() == 0
+    assert state.lock_snapshot("arn:execution:other", 3600) == ""  # still its lock
+    assert state.unlock_snapshot("arn:execution:other")
+    execution, _ = stack.apply(catalog(2))
+    assert execution.status == "SUCCEEDED"
+
+
+def test_a_plain_and_a_gzip_snapshot_of_the_same_catalog_agree(stack):
+    plain, _ = stack.apply(catalog(3), name="plain.jsonl")
+    zipped, report = stack.apply(catalog(3), name="zipped.jsonl.gz", gz=True)
+    assert plain.status == zipped.status == "SUCCEEDED"
+    assert report["items"]["unchanged"] == 3

@@ -1,0 +1,202 @@
+"""Snapshot rules without AWS: reading, line checks, category order, ids, the schema file."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tracemalloc
+
+import jsonschema
+import pytest
+
+from conftest import ROOT
+from scripts import snapshot_schema
+from tweakwise import snapshot
+from tweakwise.errors import SnapshotInputError
+from tweakwise.events import Category
+from tweakwise.ledger import body_digest
+from tweakwise.snapshot import IdSet, Validation, check_lines, object_key, order_categories, read_lines
+
+EXAMPLE = ROOT / "events" / "catalog_snapshot.jsonl"
+
+
+def _check(lines: list, max_invalid_percent: float = 0.1):
+    raw = [(line if isinstance(line, str) else json.dumps(line)).encode() for line in lines]
+    out = io.BytesIO()
+    result, categories = check_lines(lambda: iter(raw), out, "s", 0.0, max_invalid_percent)
+    return result, categories, json.loads(out.getvalue())
+
+
+def _item(ref: str, **fields) -> dict:
+    return {"type": "item", "item": {"id": ref, "name": "N", "price": 1, "stock": 1, **fields}}
+
+
+def test_the_schema_file_is_generated_from_the_models():
+    assert (ROOT / "docs" / "snapshot-line.schema.json").read_text() == snapshot_schema.text()
+
+
+def test_the_example_snapshot_is_valid_by_the_schema_and_the_models():
+    schema = json.loads((ROOT / "docs" / "snapshot-line.schema.json").read_text())
+    lines = EXAMPLE.read_text().splitlines()
+    for line in lines:
+        jsonschema.validate(json.loads(line), schema)
+    result, categories, items = _check(lines)
+    assert result.invalid == 0 and not result.refused
+    ids = [c.id for _, c in categories]
+    assert sorted(ids) == ["sale", "shoes", "trail-running"] and ids.index("shoes") < ids.index(
+        "trail-running"
+    )
+    assert [i["id"] for i in items] == ["SKU-1", "SKU-2", "SKU-3"]
+    assert result.taken_at == 1795834800.0  # 2026-11-28T03:00:00Z, from the first line
+
+
+def test_the_schema_refuses_what_the_models_refuse():
+    schema = json.loads((ROOT / "docs" / "snapshot-line.schema.json").read_text())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(_item("A", colour="red"), schema)
+    result, _, _ = _check([_item("A", colour="red")], 100)
+    assert result.invalid_lines == [
+        {"line": 1, "errors": [{"path": "item.colour", "error": "Extra inputs are not permitted"}]}
+    ]
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_lines_are_read_in_chunks_gzip_or_plain(monkeypatch, compress):
+    monkeypatch.setattr(snapshot, "CHUNK", 7)  # lines cross chunk boundaries
+    text = b"first line\nsecond\n\nlast without newline"
+    raw = gzip.compress(text) if compress else text
+    assert list(read_lines(io.BytesIO(raw))) == [b"first line", b"second", b"", b"last without newline"]
+
+
+def test_each_invalid_line_is_reported_with_its_number_and_the_webhook_error_form():
+    result, _, items = _check(
+        [
+            _item("A"),
+            "{not json",
+            {"type": "product"},
+            _item("B", price=-1),
+            {"type": "snapshot", "takenAt": "2026-11-28T03:00:00Z"},
+            "",
+        ],
+        100,
+    )
+    assert result.lines == 5 and result.invalid == 4 and [i["id"] for i in items] == ["A"]
+    by_line = {entry["line"]: entry["errors"] for entry in result.invalid_lines}
+    assert by_line[2][0]["path"] == "(line)" and by_line[2][0]["error"].startswith("not valid JSON")
+    assert by_line[3] == [{"path": "type", "error": "must be one of 'snapshot', 'category', 'item'"}]
+    assert by_line[4] == [{"path": "item.price", "error": "Value error, must be between 0 and 1000000000000"}]
+    assert by_line[5] == [{"path": "type", "error": "a snapshot line may only be the first line"}]
+    assert result.held == ["item#B"]  # its item stays in Tweakwise: an invalid line deletes nothing
+
+
+def test_the_invalid_share_refuses_above_the_limit_only():
+    good = [_item(f"I{n}") for n in range(999)]
+    result, _, _ = _check([*good, _item("X", stock="many")])
+    assert result.invalid == 1 and result.refused == ""  # 1 of 1000 = 0.1 %: at the limit
+    result, _, _ = _check([*good[:998], _item("X", stock="many"), _item("Y", stock="many")])
+    assert result.refused.startswith("2 of 1000 lines are invalid (0.2 %), above SnapshotMaxInvalidPercent")
+
+
+def test_an_id_twice_refuses_and_names_the_id_and_its_lines():
+    result, _, _ = _check(
+        [
+            _item("A"),
+            _item("B"),
+            _item("A", price=2),
+            {"type": "category", "category": {"id": 7, "name": "x"}},
+            {"type": "category", "category": {"id": 7, "name": "y"}},
+        ]
+    )
+    assert result.refused == (
+        "ids appear more than once (item A on lines 1, 3; category id:7 on lines 4, 5); nothing was applied"
+    )
+
+
+def test_a_category_key_and_a_category_number_are_different_ids():
+    result, _, _ = _check(
+        [
+            {"type": "category", "category": {"id": 7, "name": "x"}},
+            {"type": "category", "category": {"id": "7", "name": "y"}},
+        ]
+    )
+    assert result.refused == ""
+
+
+def test_an_empty_snapshot_is_refused():
+    result, _, items = _check([{"type": "snapshot", "takenAt": "2026-11-28T03:00:00Z"}])
+    assert (
+        result.refused == "the snapshot holds no valid item or category; nothing was applied" and items == []
+    )
+
+
+def test_categories_come_parents_first_and_numeric_parents_are_trusted():
+    tree = [
+        (1, Category(id="leaf", name="L", parents=["mid"])),
+        (2, Category(id="mid", name="M", parents=["root", 5])),
+        (3, Category(id="root", name="R", parents=[1])),
+        (4, Category(id=9, name="N")),
+    ]
+    result = Validation("s", 0.0)
+    ordered = [c.id for _, c in order_categories(tree, result)]
+    assert ordered.index("root") < ordered.index("mid") < ordered.index("leaf") and 9 in ordered
+    assert result.invalid == 0
+
+
+def test_a_cycle_an_unknown_parent_and_their_children_are_invalid():
+    tree = [
+        (1, Category(id="a", name="A", parents=["b"])),
+        (2, Category(id="b", name="B", parents=["a"])),
+        (3, Category(id="c", name="C", parents=["ghost"])),
+        (4, Category(id="d", name="D", parents=["c"])),
+        (5, Category(id="e", name="E")),
+    ]
+    result = Validation("s", 0.0)
+    assert [c.id for _, c in order_categories(tree, result)] == ["e"]
+    assert [entry["line"] for entry in result.invalid_lines] == [1, 2, 3, 4]
+    assert result.invalid_lines[2]["errors"] == [
+        {"path": "category.parents", "error": "parent 'ghost' is not a category of this snapshot"}
+    ]
+    assert result.held == ["category#key:a", "category#key:b", "category#key:c", "category#key:d"]
+
+
+def test_the_id_set_finds_repeats_among_many():
+    ids = IdSet()
+    for n in range(50_000):
+        ids.add(f"item#{n}")
+    ids.add("item#123")
+    assert ids.repeated() == {IdSet.digest("item#123")}
+
+
+def test_validation_memory_stays_flat_in_the_number_of_lines():
+    def peak(count: int) -> int:
+        raw = [json.dumps(_item(f"SKU-{n}")).encode() for n in range(count)]
+        out = io.BytesIO()  # the /tmp file in Lambda
+        tracemalloc.start()
+        check_lines(lambda: iter(raw), out, "s", 0.0, 0.1)
+        found = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return found - 2 * out.getbuffer().nbytes  # less what the output holds (and its last copy)
+
+    small, large = peak(2_000), peak(20_000)
+    assert large < small + 20_000 * 40  # at most ~8 bytes an id for the repeat check, plus slack
+
+
+def test_the_snapshot_id_is_its_file_name_and_etag():
+    assert snapshot.snapshot_id("snapshots/shop/Catalog 2026.jsonl.gz", '"0a1b2c3d4e5f6a7b"') == (
+        "Catalog-2026-0a1b2c3d4e5f"
+    )
+
+
+def test_an_execution_input_must_name_a_snapshot_of_the_bucket():
+    event = {"detail": {"bucket": {"name": "b"}, "object": {"key": "snapshots/x.jsonl"}}}
+    assert object_key(event, "b") == "snapshots/x.jsonl"
+    with pytest.raises(SnapshotInputError, match="upload to s3://b/snapshots/"):
+        object_key({"detail": {"bucket": {"name": "b"}, "object": {"key": "reports/x.json"}}}, "b")
+    with pytest.raises(SnapshotInputError, match="must be the S3 event"):
+        object_key({"allowMassDelete": True}, "b")
+
+
+def test_a_body_digest_ignores_key_order():
+    assert body_digest({"Name": "a", "Price": 1}) == body_digest({"Price": 1, "Name": "a"})
+    assert body_digest({"Name": "a", "Price": 1}) != body_digest({"Name": "a", "Price": 2})

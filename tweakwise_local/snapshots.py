@@ -1,0 +1,93 @@
+"""Snapshots locally: the S3 event the template's rule starts the snapshot state machine with, an upload
+and its run to the end, and `make snapshot FILE=...` against a running `make run`.
+
+    python -m tweakwise_local.snapshots catalog.jsonl[.gz] [--allow-mass-delete]
+
+uploads the file to the local S3 of `make run` (found on API_PORT), runs the whole flow, prints the report
+and exits 0 when the snapshot was applied, 1 when it was refused, stopped by the shrink guard or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+SNAPSHOT_MACHINE = "SnapshotStateMachine"
+
+
+def s3_event(bucket: str, key: str, allow_mass_delete: bool = False) -> dict[str, Any]:
+    """The execution input: the "Object Created" event EventBridge passes on (as the rule does)."""
+    event: dict[str, Any] = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key}},
+    }
+    if allow_mass_delete:
+        event["allowMassDelete"] = True
+    return event
+
+
+def report_key(s3: Any, bucket: str, key: str) -> str:
+    from tweakwise.snapshot import REPORTS_PREFIX, snapshot_id
+
+    return f"{REPORTS_PREFIX}{snapshot_id(key, s3.head_object(Bucket=bucket, Key=key)['ETag'])}.json"
+
+
+def read_report(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        body = s3.get_object(Bucket=bucket, Key=report_key(s3, bucket, key))["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        return None
+    return json.loads(body)
+
+
+def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:
+    headers = {"Content-Type": "application/octet-stream"}
+    request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - 127.0.0.1 only
+    with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - 127.0.0.1 only
+        return json.loads(answer.read())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("file", type=Path, help="a JSON Lines snapshot, plain or gzip")
+    parser.add_argument("--allow-mass-delete", action="store_true", help="pass the shrink guard")
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", "3000")))
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    args = parser.parse_args(argv)
+    if not args.file.is_file():
+        print(f"make snapshot: no file {args.file} (FILE=path/to/catalog.jsonl[.gz])", file=sys.stderr)
+        return 2
+    query = urllib.parse.urlencode({"name": args.file.name, "allowMassDelete": int(args.allow_mass_delete)})
+    url = f"http://127.0.0.1:{args.api_port}/_local/snapshots?{query}"
+    try:
+        answer = _post(url, args.file.read_bytes(), args.timeout)
+    except urllib.error.HTTPError as exc:
+        print(f"make snapshot: {url} answered {exc.code}: {exc.read().decode()[:300]}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"make snapshot: nothing answers on {url} ({exc}); start `make run` first (same API_PORT)",
+            file=sys.stderr,
+        )
+        return 2
+    print(json.dumps(answer.get("report"), indent=2))
+    outcome = answer.get("outcome")
+    if outcome == "applied":
+        print(f"snapshot applied: {answer.get('key')}", file=sys.stderr)
+        return 0
+    print(f"snapshot {outcome}: {answer.get('reason')}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
