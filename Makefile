@@ -24,7 +24,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: tests integration e2e lock mutation fuzz faults run snapshot help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench clean
+.PHONY: tests integration e2e lock mutation fuzz faults run snapshot help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench bench-snapshot clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -124,6 +124,9 @@ clean: ## Remove build output and caches (keeps the virtualenvs)
 
 bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
 	$(VENV)/bin/python benchmarks/catalog_sync.py
+
+bench-snapshot: $(VENV)/.ok ## Snapshot benchmarks (20,000 items, 1,000,000-line validation); writes their section of docs/benchmarks.md
+	$(VENV)/bin/python benchmarks/snapshot_sync.py
 
 fuzz: $(VENV)/.ok $(FUZZ_VENV)/.ok ## Schemathesis against `make run`: signed requests, no 5xx, no answer off the schema
 	$(VENV)/bin/python scripts/fuzz_webhook.py $(FUZZ_VENV)/bin/schemathesis $(FUZZ_EXAMPLES)

@@ -18,9 +18,10 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from stand_ins import BENCH_ENV, DynamoDBStandIn  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,18 +34,10 @@ DYNAMODB_LATENCY = 0.005
 def _env() -> None:
     os.environ.update(
         {
-            "AWS_DEFAULT_REGION": "eu-west-1",
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_SERVICE_NAME": "bench",
-            "POWERTOOLS_METRICS_NAMESPACE": "bench",
-            "TWEAKWISE_SECRET_ID": "bench/tweakwise",
+            **BENCH_ENV,
             "WEBHOOK_SECRET_ID": "bench/webhook",
             "SYNC_STATE_TABLE": "bench-sync-state",
             "LEDGER_TABLE": "bench-ledger",
-            "TWEAKWISE_MAX_RETRIES": "0",
         }
     )
 
@@ -111,33 +104,6 @@ def moto_server():
         server.wait(timeout=10)
 
 
-class DynamoDBStandIn:
-    """The worker's DynamoDB calls (conditional UpdateItem) answered after DYNAMODB_LATENCY, as
-    DynamoDB in the same region does. moto spends ~10 ms of CPU per call in one process, so N
-    concurrent claims take N x 10 ms there, which says more about moto than about the worker."""
-
-    class exceptions:
-        class ConditionalCheckFailedException(Exception):
-            pass
-
-    def __init__(self, latency: float):
-        self.latency = latency
-        self.items: dict[str, float] = {}
-        self.lock = threading.Lock()
-
-    def update_item(self, **kwargs):
-        time.sleep(self.latency)
-        if ":t" not in kwargs["ExpressionAttributeValues"]:  # the worker's publish marker: one per batch
-            return {}
-        entity = kwargs["Key"]["entity"]["S"]
-        stamp = float(kwargs["ExpressionAttributeValues"][":t"]["N"])
-        with self.lock:
-            if entity in self.items and self.items[entity] > stamp:
-                raise self.exceptions.ConditionalCheckFailedException()
-            self.items[entity] = stamp
-        return {}
-
-
 def worker_throughput(dynamodb: str) -> dict[str, float]:
     from tweakwise_local.events import LambdaContext, load_handler
     from tweakwise_local.sandbox import Sandbox
@@ -153,8 +119,8 @@ def worker_throughput(dynamodb: str) -> dict[str, float]:
         for name, workers in (("sequential", "1"), ("concurrent", "10")):
             os.environ["WORKER_CONCURRENCY"] = workers
             handler = load_handler("catalog_worker")
-            if dynamodb == "stand-in":
-                handler.state.dynamodb = DynamoDBStandIn(DYNAMODB_LATENCY)
+            if dynamodb == "stand-in":  # the guard's claim and the ledger's record, one call each
+                handler.state.dynamodb = handler.ledger.dynamodb = DynamoDBStandIn(DYNAMODB_LATENCY)
             batches = _batches(name)
             started = time.perf_counter()
             for event in batches:

@@ -12,7 +12,8 @@ import boto3
 import pytest
 
 from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION
-from tweakwise_local.events import queue_messages, sqs_event
+from tweakwise.state import SyncState
+from tweakwise_local.events import emf_metrics, queue_messages, sqs_event
 from tweakwise_local.functions import LocalFunction
 from tweakwise_local.provision import provision
 from tweakwise_local.snapshots import SNAPSHOT_MACHINE, read_report, s3_event
@@ -42,13 +43,20 @@ class Stack:
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
         self.functions = {name: LocalFunction(TEMPLATE, name, self.resolver, extra) for name in FUNCTIONS}
-        self.machines = StateMachines(
-            TEMPLATE, self.resolver, lambda name, payload: self.functions[name].invoke(payload, True)[0]
-        )
+        self.printed: list[str] = []  # what the functions printed: their EMF metrics
+        self.machines = StateMachines(TEMPLATE, self.resolver, self._invoke)
         self.machines.create()
         self.bucket = self.resolver.resources["SnapshotBucket"]["Ref"]
         self.s3 = boto3.client("s3", region_name=REGION)
         self.topic = self.resolver.resources["AlarmTopic"]["Ref"]
+
+    def _invoke(self, name: str, payload: dict):
+        result, printed = self.functions[name].invoke(payload, True)
+        self.printed.append(printed)
+        return result
+
+    def metrics(self) -> dict[str, float]:
+        return emf_metrics("".join(self.printed))
 
     def upload(self, lines: list[dict], name: str = "catalog.jsonl", gz: bool = False) -> str:
         body = "".join(json.dumps(line) + "\n" for line in lines).encode()
@@ -56,8 +64,9 @@ class Stack:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=gzip.compress(body) if gz else body)
         return key
 
-    def run(self, key: str, allow_mass_delete: bool = False):
-        execution = self.machines.execute(SNAPSHOT_MACHINE, s3_event(self.bucket, key, allow_mass_delete))
+    def run(self, key: str, allow_mass_delete: bool = False, event_key: str | None = None):
+        event = s3_event(self.bucket, event_key or key, allow_mass_delete)
+        execution = self.machines.execute(SNAPSHOT_MACHINE, event)
         return execution, read_report(self.s3, self.bucket, key)
 
     def apply(self, lines: list[dict], **kwargs):
@@ -104,6 +113,13 @@ def test_first_load_creates_categories_parents_first_then_items(stack):
     assert keys["trail"]["Parents"] == [keys["shoes"]["CategoryId"]]  # the parent existed first
     assert stack.sandbox.items["SKU-1"]["Categories"] == [keys["trail"]["CategoryId"]]
     assert set(stack.ledger()) == {"item#SKU-1", "category#key:shoes", "category#key:trail"}
+    metrics = stack.metrics()
+    assert metrics["SnapshotsApplied"] == 1 and metrics["SnapshotItemsCreated"] == 1
+    assert metrics["SnapshotInvalidLines"] == 0
+    # the writes are published by publish after sync, as webhook changes are
+    table = stack.resolver.resources["SyncStateTable"]["Ref"]
+    marks = SyncState(boto3.client("dynamodb", region_name=REGION), table).publish_marks()
+    assert marks.changed_at > 0
 
 
 def test_the_same_snapshot_again_sends_tweakwise_nothing(stack):
@@ -135,18 +151,20 @@ def test_changed_and_removed_items_are_exactly_what_is_sent(stack):
 
 def test_the_shrink_guard_deletes_nothing_until_allow_mass_delete(stack):
     stack.apply(catalog(10))
+    stack.sandbox.items["FEED-1"] = {"ArticleNumber": "FEED-1", "Name": "From a feed import"}
     key = stack.upload(catalog(5), name="shrunk.jsonl")
     execution, report = stack.run(key)
     assert execution.status == "FAILED" and execution.error == "SnapshotShrinkGuard"
     assert report["outcome"] == "guarded" and "5 of the 12 entities" in report["reason"]
-    assert report["deleted"] == 0 and len(stack.sandbox.items) == 10
+    assert report["deleted"] == 0 and len(stack.sandbox.items) == 11
     [(resource, published)] = execution.service_calls()
     assert resource.endswith("sns:publish") and "guarded" in published["Message"]
     assert "SnapshotMaxDeletePercent" in published["Message"]
 
     execution, report = stack.run(key, allow_mass_delete=True)
     assert execution.status == "SUCCEEDED" and report["deleted"] == 5
-    assert sorted(stack.sandbox.items) == [f"SKU-{n}" for n in range(5)]
+    # what this stack never wrote (a feed import, the Tweakwise app) is never deleted by it
+    assert sorted(stack.sandbox.items) == ["FEED-1"] + [f"SKU-{n}" for n in range(5)]
 
 
 def test_invalid_lines_refuse_the_snapshot_whole(stack):
@@ -252,3 +270,38 @@ def test_a_plain_and_a_gzip_snapshot_of_the_same_catalog_agree(stack):
     zipped, report = stack.apply(catalog(3), name="zipped.jsonl.gz", gz=True)
     assert plain.status == zipped.status == "SUCCEEDED"
     assert report["items"]["unchanged"] == 3
+
+
+def test_a_failing_batch_is_raised_for_the_map_to_retry_and_the_retry_sends_the_rest(stack):
+    from tweakwise_local.sandbox import Faults
+
+    snapshot = stack.functions["CatalogSnapshotFunction"]
+    batch = {
+        "Items": [item(f"SKU-{n}")["item"] for n in range(6)],
+        "BatchInput": {
+            "action": "apply",
+            "snapshot": "s",
+            "run": "s/r",
+            "takenAt": "2026-11-28T03:00:00+00:00",
+        },
+    }
+    stack.sandbox.faults = Faults.parse("5xx=0.5,seed=4")
+    with pytest.raises(Exception, match=r"of 6 items failed, first: item#SKU-\d: ServerError") as failed:
+        snapshot.invoke(batch)
+    assert type(failed.value).__name__ == "SnapshotBatchError"
+    applied = set(stack.sandbox.items)
+    assert 0 < len(applied) < 6  # some went through before the batch was reported failed
+    stack.sandbox.faults = Faults()
+    before = len(stack.sandbox.requests)
+    counts, _ = snapshot.invoke(batch)
+    assert counts["items.unchanged"] == len(applied)  # the ledger knows what the failed try applied
+    assert counts["items.created"] == 6 - len(applied) and counts["items.done"] == 6
+    resent = {path.rsplit("/", 1)[1] for _m, path, _b in stack.sandbox.requests[before:] if "/item/" in path}
+    assert resent == {f"SKU-{n}" for n in range(6)} - applied
+
+
+def test_a_url_encoded_key_in_the_event_finds_its_object(stack):
+    key = stack.upload(catalog(1), name="shop export 2026.jsonl")
+    assert key == "snapshots/shop export 2026.jsonl"
+    execution, _ = stack.run(key, event_key="snapshots/shop+export+2026.jsonl")  # as S3 events encode it
+    assert execution.status == "SUCCEEDED" and "SKU-0" in stack.sandbox.items

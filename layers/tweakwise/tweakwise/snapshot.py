@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import unquote_plus
 
 import pydantic
 
@@ -369,7 +370,7 @@ class SnapshotJob:
     def validate(
         self, key: str, execution: str, max_invalid_percent: float, lock_seconds: float
     ) -> dict[str, Any]:
-        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        head, key = self._head(key)
         snapshot = snapshot_id(key, head["ETag"])
         run = f"{snapshot}/{execution.rsplit(':', 1)[-1]}"
         summary: dict[str, Any] = {
@@ -413,6 +414,18 @@ class SnapshotJob:
             itemsKey=_work(run, "items.json"),
         )
         return summary
+
+    def _head(self, key: str) -> tuple[Any, str]:
+        """The object and its key: S3 event notifications URL-encode keys ("a b" arrives as "a+b")."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.s3.head_object(Bucket=self.bucket, Key=key), key
+        except ClientError as exc:
+            decoded = unquote_plus(key)
+            if decoded == key or exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
+                raise
+        return self.s3.head_object(Bucket=self.bucket, Key=decoded), decoded
 
     # -- 2. apply -------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Write a synthetic whole-catalog snapshot: N items in a few categories, JSON Lines (gzip for .gz).
 
-    python scripts/snapshot_generator.py 20000 build/catalog-20k.jsonl.gz [--seed 1] [--change 1 --remove 0.5]
+    python -m tweakwise_local.generate 20000 build/catalog-20k.jsonl.gz [--seed 1] [--change 1 --remove 0.5]
 
 --change / --remove give the percentage of items changed (new price) or left out, the same seed giving
 the same catalog: two runs give a first load and a nightly diff (benchmarks and tries).
