@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from stand_ins import BENCH_ENV, DynamoDBStandIn  # beside this script
+from shared import BENCH_ENV, DynamoDBStandIn, write_sections  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -290,13 +290,7 @@ def main() -> int:
         sync = sync_runs()
     validation = validation_runs()
     text = "\n".join(section(sync, validation))
-    doc = ROOT / "docs" / "benchmarks.md"
-    current = doc.read_text() if doc.exists() else "# Benchmarks\n"
-    start = current.find("## Whole-catalog snapshots")
-    if start >= 0:
-        end = current.find("\n## ", start + 1)
-        current = current[:start] + current[end + 1 :] if end >= 0 else current[:start]
-    doc.write_text(current.rstrip() + "\n\n" + text)
+    write_sections(["Whole-catalog snapshots"], text)
     print(text)
     return 0
 

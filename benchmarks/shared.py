@@ -1,4 +1,5 @@
-"""What the benchmarks share: their environment, and a DynamoDB that answers like in-region DynamoDB.
+"""What the benchmarks share: their environment, a DynamoDB that answers like in-region DynamoDB, and
+their sections of docs/benchmarks.md (each script rewrites its own and keeps the others).
 
 moto spends ~10 ms of CPU per DynamoDB call, one call at a time, so N concurrent calls take N x 10 ms
 there, which says more about moto than about this bundle; the stand-in answers after a fixed latency.
@@ -9,7 +10,10 @@ from __future__ import annotations
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+BENCHMARKS_DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 BENCH_ENV = {
     "AWS_DEFAULT_REGION": "eu-west-1",
@@ -138,3 +142,13 @@ class DynamoDBStandIn:
                     yield {"Items": items[start : start + 1000]}
 
         return Pages()
+
+
+def write_sections(own: list[str], text: str) -> None:
+    """Write docs/benchmarks.md: `text` replaces the "## " sections whose titles start with one of `own`;
+    the other scripts' sections are kept. A `text` with the "# " title goes first, a section alone last."""
+    current = BENCHMARKS_DOC.read_text() if BENCHMARKS_DOC.exists() else "# Benchmarks\n"
+    head, *sections = re.split(r"(?m)^(?=## )", current)
+    kept = [part.rstrip() + "\n" for part in sections if not any(part.startswith(f"## {t}") for t in own)]
+    parts = [text.rstrip() + "\n", *kept] if text.startswith("# ") else [head.rstrip() + "\n", *kept, text]
+    BENCHMARKS_DOC.write_text("\n".join(part.rstrip() + "\n" for part in parts))
