@@ -12,11 +12,12 @@ import pytest
 
 from conftest import ROOT
 from scripts import snapshot_schema
-from tweakwise import snapshot
+from tweakwise import snapshot, snapshot_lines
 from tweakwise.errors import SnapshotInputError
 from tweakwise.events import Category
 from tweakwise.ledger import body_digest
-from tweakwise.snapshot import IdSet, Validation, check_lines, object_key, order_categories, read_lines
+from tweakwise.snapshot import object_key
+from tweakwise.snapshot_lines import IdSet, Validation, check_lines, order_categories, read_lines
 
 EXAMPLE = ROOT / "events" / "catalog_snapshot.jsonl"
 
@@ -63,7 +64,7 @@ def test_the_schema_refuses_what_the_models_refuse():
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_lines_are_read_in_chunks_gzip_or_plain(monkeypatch, compress):
-    monkeypatch.setattr(snapshot, "CHUNK", 7)  # lines cross chunk boundaries
+    monkeypatch.setattr(snapshot_lines, "CHUNK", 7)  # lines cross chunk boundaries
     text = b"first line\nsecond\n\nlast without newline"
     raw = gzip.compress(text) if compress else text
     assert list(read_lines(io.BytesIO(raw))) == [b"first line", b"second", b"", b"last without newline"]
