@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -332,3 +333,19 @@ def test_an_empty_previous_key_is_skipped_and_the_current_one_still_counts():
 
     keys = SigningSecrets("s").parse({"previous_signing_secret": "", "signing_secret": "k" * 16})
     assert keys == (b"k" * 16,)
+
+
+def test_the_fuzzers_own_signer_signs_as_the_webhook_verifies(monkeypatch):
+    import importlib
+    import types
+
+    from tweakwise import webhook
+
+    # Schemathesis lives in its own virtualenv: a stand-in for its hook decorator is enough here.
+    monkeypatch.setitem(sys.modules, "schemathesis", types.SimpleNamespace(hook=lambda function: function))
+    fuzz_hooks = importlib.import_module("scripts.fuzz_hooks")
+
+    body = b'{"events": []}'
+    assert fuzz_hooks.sign("k" * 32, 1795834800, body) == webhook.sign("k" * 32, 1795834800, body)
+    assert fuzz_hooks.SIGNATURE_HEADER.lower() == webhook.SIGNATURE_HEADER
+    assert fuzz_hooks.TIMESTAMP_HEADER.lower() == webhook.TIMESTAMP_HEADER
