@@ -305,3 +305,36 @@ def test_a_url_encoded_key_in_the_event_finds_its_object(stack):
     assert key == "snapshots/shop export 2026.jsonl"
     execution, _ = stack.run(key, event_key="snapshots/shop+export+2026.jsonl")  # as S3 events encode it
     assert execution.status == "SUCCEEDED" and "SKU-0" in stack.sandbox.items
+
+
+def test_fewer_items_than_min_product_count_delete_nothing(aws, sandbox):
+    stack = Stack(sandbox, {"MinProductCount": "5", "SnapshotMaxDeletePercent": "100"})
+    stack.apply(catalog(6))
+    execution, report = stack.apply(catalog(4))
+    assert execution.error == "SnapshotShrinkGuard" and report["deleted"] == 0
+    assert (
+        report["reason"] == "the snapshot holds 4 items, fewer than MinProductCount (5): nothing was deleted"
+    )
+    assert len(sandbox.items) == 6
+    execution, report = stack.apply(catalog(5))  # enough items: the orphan goes
+    assert execution.status == "SUCCEEDED" and report["deleted"] == 1 and len(sandbox.items) == 5
+
+
+def test_a_delete_tweakwise_refuses_is_reported_and_tried_again_next_time(stack, monkeypatch):
+    stack.apply(catalog(20))
+    answer = stack.sandbox._answer
+
+    def refuse(method, path, headers, body):
+        if method == "DELETE" and path.endswith("/item/SKU-19"):
+            return 400, {"Message": "The item is locked.", "Errors": []}
+        return answer(method, path, headers, body)
+
+    monkeypatch.setattr(stack.sandbox, "_answer", refuse)
+    execution, report = stack.apply(catalog(19), name="smaller.jsonl")
+    assert execution.status == "SUCCEEDED" and report["deleted"] == 0 and report["deletesRejected"] == 1
+    [rejected] = report["rejected"]
+    assert rejected["entity"] == "item#SKU-19" and "The item is locked." in rejected["reason"]
+    assert "item#SKU-19" in stack.ledger()  # still believed in Tweakwise: the next snapshot tries again
+    monkeypatch.setattr(stack.sandbox, "_answer", answer)
+    execution, report = stack.apply(catalog(19), name="smaller-again.jsonl")
+    assert report["deleted"] == 1 and "SKU-19" not in stack.sandbox.items
