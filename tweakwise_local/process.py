@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,20 @@ from tweakwise_local.template import ROOT
 
 # The runner decides its own credentials and endpoints: nothing of the caller's AWS or Tweakwise setup.
 CLEAN_ENV = {k: v for k, v in os.environ.items() if not k.startswith(("TWEAKWISE_", "AWS_", "POWERTOOLS_"))}
+
+
+def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeout: float = 120):
+    """`python -m <module> <args>` from the repository, in the clean environment, to its end: its exit
+    code and what it printed (the one-shot commands: make invoke, make snapshot, a refused make run)."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env={**CLEAN_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 class Child:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from conftest import ROOT
-from tweakwise_local.process import CLEAN_ENV
+from tweakwise_local.process import run_module
 from tweakwise_local.template import load_template
 
 FUNCTIONS = sorted(
@@ -34,28 +32,13 @@ def test_every_function_has_a_sample_event():
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_invoke_runs_the_function_with_its_sample_event(function):
     event, expected = SAMPLES[function]
-    run = subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, "-m", "tweakwise_local.invoke", function, f"events/{event}"],
-        cwd=ROOT,
-        env=CLEAN_ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    run = run_module("tweakwise_local.invoke", function, f"events/{event}")
     assert run.returncode == 0, run.stdout + run.stderr
     assert expected in run.stdout
     assert "local sandbox" in run.stdout
 
 
 def test_invoke_explains_a_wrong_function_name():
-    run = subprocess.run(
-        [sys.executable, "-m", "tweakwise_local.invoke", "NoSuchFunction", "events/catalog_monitor.json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_module("tweakwise_local.invoke", "NoSuchFunction", "events/catalog_monitor.json", timeout=60)
     assert run.returncode == 2
     assert "choose one of: CatalogMonitorFunction" in run.stdout

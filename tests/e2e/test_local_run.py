@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from conftest import ROOT
-from tweakwise_local.process import CLEAN_ENV, api_url, running, signing_secret
+from tweakwise_local.process import api_url, run_module, running, signing_secret
 
 
 def _api(banner: str) -> str:
@@ -135,15 +135,7 @@ def test_live_mode_talks_to_the_given_api_with_the_given_credentials(tweakwise):
 
 
 def test_live_mode_without_credentials_says_what_to_do():
-    run = subprocess.run(
-        [sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"],
-        cwd=ROOT,
-        env={**CLEAN_ENV, "TWEAKWISE_MODE": "live"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    run = run_module("tweakwise_local.run", "--api-port", "0", env={"TWEAKWISE_MODE": "live"}, timeout=60)
     assert run.returncode != 0
     assert "export TWEAKWISE_INSTANCE_KEY and TWEAKWISE_ACCESS_TOKEN" in run.stdout + run.stderr
 
@@ -155,15 +147,7 @@ def test_local_credential_files_are_git_ignored(path):
 
 
 def _snapshot(port: str, path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(  # noqa: S603 - our own script
-        [sys.executable, "-m", "tweakwise_local.snapshots", str(path), "--api-port", port, *extra],
-        cwd=ROOT,
-        env=CLEAN_ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_module("tweakwise_local.snapshots", str(path), "--api-port", port, *extra, timeout=300)
 
 
 def test_make_snapshot_applies_a_snapshot_through_make_run(tmp_path):

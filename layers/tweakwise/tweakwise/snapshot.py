@@ -37,9 +37,9 @@ from .errors import (
 )
 from .events import Category, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
 from .ledger import Entry, Ledger
-from .snapshot_lines import category_key, check_lines, read_lines
+from .snapshot_lines import check_lines, read_lines
 from .state import SyncState
-from .sync import CatalogSync, Outcome
+from .sync import CatalogSync, Outcome, entity_key
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_s3 import S3Client
@@ -190,11 +190,10 @@ class SnapshotJob:
             for line in ordered
         ]
         result = BatchResult()
-        entries = self.ledger.get_many([category_key(e.category.id) for e in events])
-        failed = [self._apply_one(event, entries, snapshot, "categories", result) for event in events]
-        failed = [failure for failure in failed if failure]
-        if failed:
-            raise SnapshotBatchError(f"{len(failed)} of {len(events)} categories failed, first: {failed[0]}")
+        entries = self.ledger.get_many([entity_key(e) for e in events])
+        _raise_failures(
+            [self._apply_one(e, entries, snapshot, "categories", result) for e in events], "categories"
+        )
         return self._finish_batch(run, result, "categories")
 
     def apply_batch(
@@ -208,14 +207,10 @@ class SnapshotJob:
             )
             for item in items
         ]
-        entries = self.ledger.get_many([f"item#{e.item.id}" for e in events])
+        entries = self.ledger.get_many([entity_key(e) for e in events])
         result = BatchResult()
-        failures = list(
-            self.pool.map(lambda e: self._apply_one(e, entries, snapshot, "items", result), events)
-        )
-        failed = [failure for failure in failures if failure]
-        if failed:  # the Map retries the whole batch; what was applied is unchanged the next time
-            raise SnapshotBatchError(f"{len(failed)} of {len(events)} items failed, first: {failed[0]}")
+        outcomes = self.pool.map(lambda e: self._apply_one(e, entries, snapshot, "items", result), events)
+        _raise_failures(list(outcomes), "items")
         return self._finish_batch(run, result, "items")
 
     def apply_deletes(
@@ -224,28 +219,29 @@ class SnapshotJob:
         """One batch of orphans: deleted in Tweakwise and forgotten by the ledger."""
         at = datetime.fromisoformat(taken_at)
         result = BatchResult()
-        errors = []
-        for entry in entities:
-            event = _delete_event(entry["entity"], snapshot, at)
-            try:
-                outcome = self.sync.apply_change(self.sync.prepare(event), snapshot)
-            except REJECTIONS as exc:
-                result.count("deletes.rejected")
-                result.rejected.append({"entity": entry["entity"], "reason": str(exc)})
-                continue
-            except Exception as exc:
-                errors.append(f"{entry['entity']}: {type(exc).__name__}: {exc}")
-                continue
-            result.count("deletes.deleted" if outcome is Outcome.APPLIED else "deletes.stale")
-        if errors:
-            raise SnapshotBatchError(f"{len(errors)} of {len(entities)} deletes failed, first: {errors[0]}")
+        _raise_failures(
+            [self._delete_one(entry["entity"], snapshot, at, result) for entry in entities], "deletes"
+        )
         return self._finish_batch(run, result, "deletes")
+
+    def _delete_one(self, entity: str, snapshot: str, at: datetime, result: BatchResult) -> str:
+        """Delete one orphan; return "" or, when retrying may help, why it failed."""
+        try:
+            outcome = self.sync.apply_change(self.sync.prepare(_delete_event(entity, snapshot, at)), snapshot)
+        except REJECTIONS as exc:
+            result.count("deletes.rejected")
+            result.rejected.append({"entity": entity, "reason": str(exc)})
+            return ""
+        except Exception as exc:
+            return f"{entity}: {type(exc).__name__}: {exc}"
+        result.count("deletes.deleted" if outcome is Outcome.APPLIED else "deletes.stale")
+        return ""
 
     def _apply_one(
         self, event: Any, entries: dict[str, Entry], snapshot: str, kind: str, result: BatchResult
     ) -> str:
         """Apply one snapshot line; return "" or, when retrying may help, why it failed."""
-        entity = f"item#{event.item.id}" if kind == "items" else category_key(event.category.id)
+        entity = entity_key(event)
         previous = entries.get(entity)
         try:
             change = self.sync.prepare(event)
@@ -381,6 +377,14 @@ class SnapshotJob:
             if default is None:
                 raise
             return default
+
+
+def _raise_failures(outcomes: list[str], what: str) -> None:
+    """Raise for the Map to retry the batch when any of its entities failed for a reason retrying may fix
+    (what was applied is unchanged the next time). `outcomes`: "" per entity done, else why it failed."""
+    failed = [outcome for outcome in outcomes if outcome]
+    if failed:
+        raise SnapshotBatchError(f"{len(failed)} of {len(outcomes)} {what} failed, first: {failed[0]}")
 
 
 def _work(run: str, name: str) -> str:

@@ -128,6 +128,12 @@ class CategoryRefs:
             self._ids.pop(str(ref), None)
 
 
+def entity_key(event: Any) -> str:
+    """The key of an event's entity in the sync state and the ledger: `item#A1`, `category#key:shoes`."""
+    kind, ref = event.entity()
+    return f"{kind}#{ref}"
+
+
 @dataclass(frozen=True)
 class Change:
     """One event made ready to send: its entity key and the Tweakwise body it sends (None: a delete)."""
@@ -182,7 +188,6 @@ class CatalogSync:
 
     def prepare(self, event: Any) -> Change:
         """The Tweakwise body an event sends, category references resolved to Tweakwise ids."""
-        kind, ref = event.entity()
         body: dict[str, Any] | None = None
         if isinstance(event, ItemUpsert):
             item = event.item
@@ -199,7 +204,7 @@ class CatalogSync:
                 body["Parents"] = self.categories.require(category.parents)
             if category.url is not None:
                 body["Url"] = category.url
-        return Change(event, f"{kind}#{ref}", body)
+        return Change(event, entity_key(event), body)
 
     def apply_change(self, change: Change, snapshot: str = "") -> Outcome:
         """Claim the entity (stale-write guard), send the change, record it in the ledger."""
