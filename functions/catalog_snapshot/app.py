@@ -21,7 +21,8 @@ logger, tracer = logger_and_tracer()
 metrics = Metrics()
 settings = SnapshotSettings.from_env()
 instance = MetricsSettings.from_env().instance_name
-client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
+# Reads no secret and opens no connection until the first call; one pooled connection per thread.
+client = TweakwiseClient.from_env(tracer, pool_size=settings.concurrency)
 dynamodb = boto3.client("dynamodb")
 state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
 ledger = Ledger(dynamodb, settings.ledger_table)

@@ -1,28 +1,33 @@
 """Catalog worker (SQS FIFO): applies queued webhook events to Tweakwise, reporting partial failures."""
 
+import time
 from collections import Counter
 
 import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from tweakwise.client import TweakwiseClient
 from tweakwise.ledger import Ledger
 from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings, WorkerSettings
-from tweakwise.state import SyncState
+from tweakwise.state import PublishMark, SyncState
 from tweakwise.sync import CatalogSync, ConcurrentFifoProcessor, Outcome
 
 logger, tracer = logger_and_tracer()
 metrics = Metrics()
 settings = WorkerSettings.from_env()
 instance = MetricsSettings.from_env().instance_name
-client = TweakwiseClient.from_env(tracer)  # reads no secret, opens no connection until the first call
+# Reads no secret and opens no connection until the first call; one pooled connection per thread.
+client = TweakwiseClient.from_env(tracer, pool_size=settings.concurrency)
 dynamodb = boto3.client("dynamodb")
 state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
 ledger = Ledger(dynamodb, settings.ledger_table)  # what a snapshot compares with: one apply path writes it
-sync = CatalogSync(client, state, boto3.client("sqs"), settings.dead_letter_queue_url, ledger)
+# The SQS client is made only when an event is dead-lettered.
+sync = CatalogSync(client, state, lambda: boto3.client("sqs"), settings.dead_letter_queue_url, ledger)
 processor = ConcurrentFifoProcessor(max_workers=settings.concurrency)
+mark = PublishMark(state)  # for publish after sync
 METRIC_NAMES = {
     Outcome.APPLIED: "EventsApplied",
     Outcome.STALE: "StaleEventsSkipped",
@@ -30,16 +35,24 @@ METRIC_NAMES = {
 }
 
 
+def apply(record: SQSRecord) -> Outcome:
+    outcome = sync.apply_record(record)
+    if outcome is Outcome.APPLIED:
+        mark.applied()
+    return outcome
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
     client.set_deadline(context)
-    with processor(records=event["Records"], handler=sync.apply_record, lambda_context=context):
+    mark.begin(until=time.time() + context.get_remaining_time_in_millis() / 1000)
+    with processor(records=event["Records"], handler=apply, lambda_context=context):
         results = processor.process()
     outcomes = Counter(result for status, result, _record in results if status == "success")
     response = processor.response()
-    marked = state.mark_changed() if outcomes[Outcome.APPLIED] else True  # for publish after sync
+    marked = mark.wait()
     metrics.add_dimension(name="Instance", value=instance)
     metrics.add_metric(name="PublishMarkFailures", unit=MetricUnit.Count, value=int(not marked))
     for outcome, name in METRIC_NAMES.items():

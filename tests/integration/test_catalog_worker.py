@@ -491,3 +491,48 @@ def test_later_records_of_a_failed_group_are_reported_failed_and_not_tried(
     response = worker.lambda_handler(event, LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": f"m-{i}"} for i in (0, 1, 3)]}
     assert [r.path for r, _ in tweakwise.log].count("/item/A") == 1
+
+
+def test_the_publish_mark_is_written_while_the_batch_still_runs(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    marks_while_slow = []
+
+    def slow(_request):
+        time.sleep(0.3)  # A was applied meanwhile: its mark is on its way
+        marks_while_slow.append(worker.state.publish_marks().changed_at)
+        return Response("{}", content_type="application/json")
+
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_json({})
+    tweakwise.expect_request("/item/B", method="PATCH").respond_with_handler(slow)
+    started = time.time()
+    context = LambdaContext(timeout=30.0)
+    response = worker.lambda_handler(_records(_upsert("a", "A"), _upsert("b", "B")), context)
+    assert response == {"batchItemFailures": []}
+    assert marks_while_slow[0] > 0  # written before the batch ended
+    # It carries the batch's deadline: a publish started before B lands is followed by another.
+    assert started + 29 < worker.state.publish_marks().changed_at <= time.time() + 30
+
+
+def test_nothing_applied_writes_no_publish_mark(worker, sandbox):
+    worker.lambda_handler(_records(_upsert("new", "A", at="2026-01-02T00:00:00Z")), LambdaContext())
+    changed_at = worker.state.publish_marks().changed_at
+    worker.lambda_handler(_records(_upsert("old", "A", at="2026-01-01T00:00:00Z")), LambdaContext())
+    assert worker.state.publish_marks().changed_at == changed_at  # the stale event changed nothing
+
+
+def test_the_sqs_client_is_made_only_when_an_event_is_dead_lettered(catalog_aws, tweakwise, monkeypatch):
+    import boto3
+
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    made = []
+    real_client = boto3.client
+    monkeypatch.setattr(
+        boto3, "client", lambda name, *a, **kw: made.append(name) or real_client(name, *a, **kw)
+    )
+    tweakwise.expect_request("/item/GOOD", method="PATCH").respond_with_json({})
+    tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json({"Message": "no"}, status=400)
+    worker.lambda_handler(_records(_upsert("good", "GOOD")), LambdaContext())
+    assert "sqs" not in made
+    worker.lambda_handler(_records(_upsert("bad", "BAD"), _upsert("bad2", "BAD")), LambdaContext())
+    assert made.count("sqs") == 1  # made once, for the first dead letter, and kept
+    assert len(drain(catalog_aws["sqs"], catalog_aws["dlq"])) == 2

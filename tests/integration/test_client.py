@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -72,15 +74,18 @@ def test_item_ids_are_url_encoded_in_the_path(tweakwise, make_client, item_id, e
     assert seen == [f"/item/{encoded}"]
 
 
-def test_keep_alive_reuses_one_connection(make_client):
-    # werkzeug (behind pytest-httpserver) closes every connection, so this one uses an HTTP/1.1 server.
-    ports = []
+@contextlib.contextmanager
+def _http11_server(answer=lambda handler: None):
+    """An HTTP/1.1 server (keep-alive; werkzeug behind pytest-httpserver closes every connection) that
+    records each request's (client port, request target) and answers the count 7."""
+    seen = []
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
-            ports.append(self.client_address[1])
+            seen.append((self.client_address[1], self.path))
+            answer(self)
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", "1")
@@ -93,15 +98,55 @@ def test_keep_alive_reuses_one_connection(make_client):
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        client = make_client()
-        client.base_url = f"http://127.0.0.1:{server.server_port}"
-        for _ in range(5):
-            assert client.total_products() == 7
+        yield f"http://127.0.0.1:{server.server_port}", seen
     finally:
         server.shutdown()
         server.server_close()
-    assert len(ports) == 5
-    assert len(set(ports)) == 1
+
+
+def test_keep_alive_reuses_one_connection(make_client):
+    with _http11_server() as (url, seen):
+        client = make_client()
+        client.base_url = url
+        for _ in range(5):
+            assert client.total_products() == 7
+    assert len(seen) == 5
+    assert len({port for port, _ in seen}) == 1
+
+
+def test_the_pool_keeps_one_connection_per_concurrent_caller(make_client):
+    # 15 callers at once, twice: with a pool of 15 the second round reuses the first round's 15
+    # connections (a pool smaller than the callers throws the extra connections away and opens new ones).
+    callers = 15
+    barrier = threading.Barrier(callers)
+    with _http11_server(lambda _handler: barrier.wait(timeout=5)) as (url, seen):
+        client = make_client(pool_size=callers)
+        client.base_url = url
+        for _round in range(2):
+            with ThreadPoolExecutor(callers) as pool:
+                assert list(pool.map(lambda _: client.total_products(), range(callers))) == [7] * callers
+    assert len(seen) == 2 * callers
+    assert len({port for port, _ in seen}) == callers
+
+
+def test_proxy_variables_of_the_environment_are_not_read(make_client, monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with _http11_server() as (url, seen):
+        client = make_client()
+        client.base_url = url
+        assert client.total_products() == 7
+    assert seen[0][1] == "/stats/totalproducts"  # asked directly, not through a proxy
+
+
+def test_a_proxy_url_sends_the_calls_through_that_proxy(make_client):
+    with _http11_server() as (proxy, seen):
+        client = make_client(proxy_url=proxy)
+        client.base_url = "http://tweakwise.invalid"
+        assert client.total_products() == 7
+    assert seen[0][1] == "http://tweakwise.invalid/stats/totalproducts"  # a proxy's absolute-form target
 
 
 @pytest.mark.parametrize("status", [429, 500, 502, 503, 504])

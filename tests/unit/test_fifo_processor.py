@@ -73,3 +73,19 @@ def test_one_worker_runs_the_groups_one_after_the_other():
     results, _ = _run(ConcurrentFifoProcessor(max_workers=1), records, lambda r: order.append(r.message_id))
     assert order == ["a1", "a2", "b1"]  # grouped, groups in order of arrival
     assert [r[2].message_id for r in results] == ["a1", "a2", "b1"]
+
+
+def test_threads_are_made_once_and_reused_by_later_batches_in_the_callers_context():
+    import contextvars
+
+    request = contextvars.ContextVar("request", default="none")
+    seen: list[tuple[str, str]] = []
+    processor = ConcurrentFifoProcessor(max_workers=3)
+    for batch in ("first", "second", "third"):
+        request.set(batch)
+        records = [_record(f"{batch}-{group}", group) for group in "ABCD"]
+        _run(processor, records, lambda r: seen.append((threading.current_thread().name, request.get())))
+    names = {name for name, _ in seen}
+    assert len(seen) == 12 and len(names) <= 3  # three threads served all three batches
+    assert all(name.startswith("fifo-group") for name in names)
+    assert [value for _, value in seen] == ["first"] * 4 + ["second"] * 4 + ["third"] * 4

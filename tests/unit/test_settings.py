@@ -113,6 +113,8 @@ def test_bad_values_name_their_variable(environ, message):
         ("TWEAKWISE_CONNECT_TIMEOUT", "-1", "TWEAKWISE_CONNECT_TIMEOUT must be at least 0, got '-1'"),
         ("TWEAKWISE_MAX_RETRIES", "-1", "TWEAKWISE_MAX_RETRIES must be at least 0, got '-1'"),
         ("TWEAKWISE_API_URL", "ftp://x", "TWEAKWISE_API_URL must be an http(s) URL, got 'ftp://x'"),
+        # A proxy URL may carry a password: the message does not echo it.
+        ("TWEAKWISE_PROXY_URL", "socks5://u:pw@h", "TWEAKWISE_PROXY_URL must be an http(s) URL"),
     ],
 )
 def test_client_settings_are_checked(variable, raw, message):

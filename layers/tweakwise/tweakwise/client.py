@@ -97,6 +97,8 @@ class TweakwiseClient:
         backoff_jitter: float = 0.25,
         max_retry_after: float = 30.0,
         tracer: Any = None,
+        pool_size: int = 10,
+        proxy_url: str = "",
     ):
         self.credentials = credentials
         self.base_url = base_url.rstrip("/")
@@ -123,11 +125,13 @@ class TweakwiseClient:
             attempt_seconds=connect_timeout + read_timeout,
             max_wait=max_retry_after,
         )
-        self.session = build_session(retry)
+        self.session = build_session(retry, pool_size, proxy_url)
 
     @classmethod
-    def from_settings(cls, settings: ClientSettings, tracer: Any = None) -> TweakwiseClient:
-        """Reads no secret and makes no call."""
+    def from_settings(
+        cls, settings: ClientSettings, tracer: Any = None, pool_size: int = 10
+    ) -> TweakwiseClient:
+        """Reads no secret and makes no call. `pool_size`: the threads that call Tweakwise at once."""
         return cls(
             SecretCredentials(settings.secret_id, settings.secret_max_age),
             settings.api_url,
@@ -135,12 +139,14 @@ class TweakwiseClient:
             read_timeout=settings.read_timeout,
             max_retries=settings.max_retries,
             tracer=tracer,
+            pool_size=pool_size,
+            proxy_url=settings.proxy_url,
         )
 
     @classmethod
-    def from_env(cls, tracer: Any = None) -> TweakwiseClient:
+    def from_env(cls, tracer: Any = None, pool_size: int = 10) -> TweakwiseClient:
         """Build from the environment (ClientSettings). Reads no secret and makes no call."""
-        return cls.from_settings(ClientSettings.from_env(), tracer)
+        return cls.from_settings(ClientSettings.from_env(), tracer, pool_size)
 
     def set_deadline(self, context: Any) -> None:
         """Bound every call of this invocation by the Lambda context's remaining time."""

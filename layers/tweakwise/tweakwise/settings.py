@@ -80,12 +80,17 @@ class ClientSettings(_FromEnvironment):
     connect_timeout: float = _setting("TWEAKWISE_CONNECT_TIMEOUT", 5.0, minimum=0)
     read_timeout: float = _setting("TWEAKWISE_READ_TIMEOUT", 20.0, minimum=0)
     max_retries: int = _setting("TWEAKWISE_MAX_RETRIES", 3, minimum=0)
+    # An HTTP(S) proxy for Tweakwise calls; empty: direct (HTTP(S)_PROXY variables are not read).
+    proxy_url: str = _setting("TWEAKWISE_PROXY_URL", "")
 
     def __post_init__(self) -> None:
         if not self.api_url.startswith(("https://", "http://")):
             raise ConfigurationError(
                 f"{self.variable('api_url')} must be an http(s) URL, got {self.api_url!r}"
             )
+        if self.proxy_url and not self.proxy_url.startswith(("https://", "http://")):
+            # Not echoed: a proxy URL may carry a password.
+            raise ConfigurationError(f"{self.variable('proxy_url')} must be an http(s) URL")
 
 
 @dataclass(frozen=True)

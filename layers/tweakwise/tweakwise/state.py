@@ -12,7 +12,9 @@ Every write is conditional or an atomic ADD, so concurrent workers, publishers a
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -70,7 +72,7 @@ class SyncState:
     # -- publish after sync ---------------------------------------------------------------------------
 
     def mark_changed(self, now: float | None = None, attempts: int = 3, pause: float = 0.2) -> bool:
-        """Called by the worker after it applied changes; one write per batch. The changes are applied
+        """Called (through PublishMark) once per batch that applied changes. The changes are applied
         whatever happens here: after `attempts` failed writes it logs and returns False (the worker counts
         it), and the next applied change marks the instance changed again."""
         from botocore.exceptions import BotoCoreError, ClientError
@@ -195,3 +197,36 @@ class SyncState:
             TableName=self.table, Key={"entity": {"S": f"snapshot#{snapshot}"}}, ConsistentRead=True
         ).get("Item", {})
         return {name: int(value["N"]) for name, value in item.items() if name not in ("entity", "expiresAt")}
+
+
+class PublishMark:
+    """The worker's mark for publish after sync: written once per batch, as soon as the batch's first
+    change is applied, on a thread of its own so the write overlaps the rest of the batch. The mark
+    carries the batch's deadline, not the time of the write: a publish that starts while the batch's
+    later changes are still being applied is followed by another one. Reused across invocations."""
+
+    def __init__(self, state: SyncState):
+        self.state = state
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[bool] | None = None
+        self._until = 0.0
+
+    def begin(self, until: float) -> None:
+        """A new batch, whose changes all land before `until` (epoch seconds: its deadline)."""
+        with self._lock:
+            self._future, self._until = None, until
+
+    def applied(self) -> None:
+        """A change of the batch was applied: the first call starts the write."""
+        with self._lock:
+            if self._future is None:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-mark")
+                self._future = self._pool.submit(self.state.mark_changed, self._until)
+
+    def wait(self) -> bool:
+        """True when the mark was written, or when nothing was applied (nothing to mark)."""
+        with self._lock:
+            future = self._future
+        return True if future is None else future.result()

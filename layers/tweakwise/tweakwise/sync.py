@@ -13,10 +13,12 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -155,16 +157,24 @@ class CatalogSync:
         self,
         client: TweakwiseClient,
         state: SyncState,
-        sqs: SQSClient | None = None,
+        sqs: SQSClient | Callable[[], SQSClient] | None = None,
         dead_letter_queue_url: str = "",
         ledger: Ledger | None = None,
     ):
+        """`sqs`: a client, or a function that makes one when the first event is dead-lettered (most
+        invocations never need it)."""
         self.client = client
         self.state = state
-        self.sqs = sqs
+        self._sqs = sqs
         self.dead_letter_queue_url = dead_letter_queue_url
         self.ledger = ledger
         self.categories = CategoryRefs(client)
+
+    @property
+    def sqs(self) -> SQSClient | None:
+        if callable(self._sqs):
+            self._sqs = self._sqs()
+        return self._sqs
 
     def apply_record(self, record: SQSRecord) -> Outcome:
         """Record handler for the batch processor: raise to have SQS deliver the record again."""
@@ -259,10 +269,11 @@ class CatalogSync:
             record.message_id,
             reason,
         )
-        if self.sqs is None:
+        sqs = self.sqs
+        if sqs is None:
             raise QueueError("no dead-letter queue to move a rejected event to")
         attributes = record.attributes
-        self.sqs.send_message(
+        sqs.send_message(
             QueueUrl=self.dead_letter_queue_url,
             MessageBody=record.body,
             MessageGroupId=attributes.message_group_id or record.message_id,
@@ -285,11 +296,13 @@ class ConcurrentFifoProcessor(BatchProcessor):
     `max_workers`), each group's records in order. After a record fails, the later records of its group
     are reported failed unprocessed, so they cannot overtake it; other groups go on. Every failure is
     reported (never the whole batch raised). Built on BatchProcessor's public API: `process()`, and the
-    success and failure handlers that feed `response()`."""
+    success and failure handlers that feed `response()`. Its threads are made once, on the first batch
+    with more than one group, and reused by every later invocation of the container."""
 
     def __init__(self, max_workers: int = 10):
         super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
         self.max_workers = max(1, max_workers)
+        self._pool: ThreadPoolExecutor | None = None
 
     def process(self) -> list[tuple]:
         groups: dict[str, list[dict]] = {}
@@ -298,9 +311,14 @@ class ConcurrentFifoProcessor(BatchProcessor):
             groups.setdefault(str(group), []).append(record)
         if len(groups) == 1 or self.max_workers == 1:
             return [result for records in groups.values() for result in self._process_group(records)]
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(groups))) as pool:
-            done = list(pool.map(self._process_group, groups.values()))
-        return [result for results in done for result in results]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="fifo-group")
+        # Each group runs in a copy of the invocation's context (what the caller set stays visible).
+        futures = [
+            self._pool.submit(contextvars.copy_context().run, self._process_group, records)
+            for records in groups.values()
+        ]
+        return [result for future in futures for result in future.result()]
 
     def _process_group(self, records: list[dict]) -> list[tuple]:
         results: list[tuple] = []
