@@ -1,66 +1,145 @@
-"""Cold-start import cost: each handler module beside `import boto3` alone, measured side by side.
+"""`make importtime`: cold starts as Lambda runs them (scripts/lambda_like.py: python3.13, the layer as
+the layer build makes it, read-only code, the function's environment, X-Ray on). Not a timed test.
 
-Runs `python -X importtime` in fresh interpreters, alternating the subjects, and reports medians of the
-summed self times (ms) and the ratio to boto3. Nothing is fetched at import, so no AWS is needed.
+1. Import: each handler's whole process (`python3.13 -c "import app"`) beside `python3.13 -c "import
+   boto3"`, interleaved, in the same round; medians and their ratio. Beside it, the same handler with the
+   layer's bytecode removed: what every cold start paid when the layer shipped none.
+2. Init + first invocation: each function with its sample event from events/ against moto and the
+   Tweakwise sandbox, in a fresh process per round: its INIT (the import), its first invocation (clients,
+   secret, first calls) and a second, warm one.
+Writes its section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import base64
+import json
+import platform
 import statistics
-import subprocess
 import sys
+import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-ROUNDS = 7
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from lambda_like import ROOT, Tree, local_aws_and_tweakwise
+from shared import write_sections
+
+from tweakwise_local.template import Resolver
+
+TARGET = 1.5  # a handler's import, at most this many times `import boto3`
 
 
-def _total_ms(code: str, path: list[Path], function_env: dict[str, str]) -> float:
-    env = {
-        **os.environ,
-        **function_env,
-        "PYTHONPATH": os.pathsep.join(str(p) for p in path),
-        "TWEAKWISE_SECRET_ID": "importtime",
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "POWERTOOLS_SERVICE_NAME": "importtime",
-        "POWERTOOLS_METRICS_NAMESPACE": "importtime",
-        "POWERTOOLS_TRACE_DISABLED": "false",
-        "PYTHONDONTWRITEBYTECODE": "",
+def _event(logical: str, tree: Tree, resolver: Resolver) -> dict[str, Any]:
+    """The function's sample event, made current: fresh event times (so the worker applies, not skips)
+    and, for the webhook, a fresh signature."""
+    from tweakwise.settings import WebhookSettings
+    from tweakwise_local.invoke import resign
+
+    name = Path(tree.template["Resources"][logical]["Properties"]["CodeUri"]).name
+    event = json.loads((ROOT / "events" / f"{name}.json").read_text(encoding="utf-8"))
+    now = datetime.now(UTC).isoformat()
+    for record in event.get("Records", []):
+        body = json.loads(record["body"])
+        if "occurredAt" in body:
+            record["body"] = json.dumps({**body, "occurredAt": now})
+    if WebhookSettings.variable("signing_secret_id") in tree.environment(logical, resolver):
+        if event.get("isBase64Encoded"):
+            event["body"] = base64.b64decode(event["body"]).decode()
+            event["isBase64Encoded"] = False
+        event = resign(event, tree.template, resolver)
+    return event
+
+
+def imports(tree: Tree, rounds: int) -> list[list[Any]]:
+    resolver = Resolver(tree.template)  # names only: nothing is called at import
+    subjects: dict[str, tuple[str, dict[str, str]]] = {
+        "import boto3": ("import boto3", tree.environment(None, resolver))
     }
-    run = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    total = 0
-    for line in run.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            field = line.split(":", 1)[1].split("|")[0].strip()
-            if field.isdigit():
-                total += int(field)
-    return total / 1000
-
-
-def main() -> int:
-    from tweakwise_local.template import Resolver, function_environment, load_template
-
-    template = load_template()
-    resolver = Resolver(template)
-    layer = ROOT / "layers" / "tweakwise"
-    subjects = {"import boto3": ("import boto3", [], {})}
-    for logical, resource in template["Resources"].items():
-        if resource["Type"] == "AWS::Serverless::Function":
-            code_dir = ROOT / resource["Properties"]["CodeUri"]
-            env = function_environment(template, logical, resolver)  # placeholders: nothing is called
-            subjects[f"{logical}"] = ("import app", [code_dir, layer], env)
+    for logical in tree.functions():
+        subjects[logical] = ("import app", tree.environment(logical, resolver))
+        subjects[f"{logical} (no bytecode)"] = (
+            "import app",
+            tree.environment(logical, resolver, bytecode=False),
+        )
     samples: dict[str, list[float]] = {name: [] for name in subjects}
-    for _ in range(ROUNDS):
-        for name, (code, path, env) in subjects.items():
-            samples[name].append(_total_ms(code, path, env))
+    for _ in range(rounds):
+        for name, (code, env) in subjects.items():
+            samples[name].append(tree.process_seconds(code, env) * 1000)
     base = statistics.median(samples["import boto3"])
-    print(f"{'subject':<28}{'median ms':>10}{'x boto3':>9}   ({ROUNDS} rounds, interleaved)")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"{name:<28}{median:>10.1f}{median / base:>9.2f}")
+    rows = [["`python3.13 -c 'import boto3'`", f"{base:.0f}", "1.00", "", ""]]
+    for logical in tree.functions():
+        ms = statistics.median(samples[logical])
+        bare = statistics.median(samples[f"{logical} (no bytecode)"])
+        rows.append([logical, f"{ms:.0f}", f"{ms / base:.2f}", f"{bare:.0f}", f"{bare / ms:.2f}"])
+    return rows
+
+
+def invocations(tree: Tree, rounds: int) -> list[list[Any]]:
+    rows = []
+    with local_aws_and_tweakwise(tree.template) as (resolver, _tweakwise, local):
+        for logical in tree.functions():
+            env = tree.environment(logical, resolver, local)
+            init, first, second = [], [], []
+            for _ in range(rounds):
+                event = _event(logical, tree, resolver)
+                try:
+                    run = tree.invoke(logical, [event, event], env)
+                except RuntimeError as exc:
+                    print(f"importtime: {logical}: {str(exc).splitlines()[0]}", file=sys.stderr)
+                    break
+                init.append(run["init_ms"])
+                first.append(run["invocations_ms"][0])
+                second.append(run["invocations_ms"][1])
+            if not init:
+                rows.append([logical, "failed", "", "", ""])
+                continue
+            i, f, s = (statistics.median(v) for v in (init, first, second))
+            rows.append([logical, f"{i:.0f}", f"{f:.0f}", f"{i + f:.0f}", f"{s:.1f}"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=9, help="import rounds (interleaved)")
+    parser.add_argument("--invoke-rounds", type=int, default=5, help="init + first invocation rounds")
+    args = parser.parse_args(argv)
+    tree = Tree().make()
+    import_rows = imports(tree, args.rounds)
+    invoke_rows = invocations(tree, args.invoke_rounds)
+    worst = max(float(row[2]) for row in import_rows[1:])
+    lines = [
+        "## Cold starts, Lambda-like (`make importtime`)",
+        "",
+        f"Measured on {time.strftime('%Y-%m-%d')} with python3.13 "
+        f"({tree.python}), {platform.machine()}, as scripts/lambda_like.py sets it up: the layer as its "
+        "build makes it (for this CPU), code read-only with no bytecode written, the function's template "
+        "environment, `LAMBDA_TASK_ROOT` and the X-Ray variables set. Whole processes, interleaved; medians "
+        f"of {args.rounds} rounds.",
+        "",
+        "| process | median ms | x `import boto3` | without the layer's bytecode, ms | bytecode saves (x) |",
+        "|---|---|---|---|---|",
+        *["| " + " | ".join(str(c) for c in row) + " |" for row in import_rows],
+        "",
+        f"Target: every handler at most {TARGET}x `import boto3`; the slowest is at {worst:.2f}x.",
+        "",
+        "Init and first invocation (sample event from `events/`, moto and the sandbox over HTTP, medians "
+        f"of {args.invoke_rounds} fresh processes; the first invocation reads the secret, makes its "
+        "clients and connections):",
+        "",
+        "| function | init ms | first invocation ms | init + first ms | second invocation ms |",
+        "|---|---|---|---|---|",
+        *["| " + " | ".join(str(c) for c in row) + " |" for row in invoke_rows],
+        "",
+    ]
+    write_sections(["Cold starts"], "\n".join(lines))
+    print("\n".join(lines))
     return 0
 
 

@@ -60,6 +60,7 @@ def main(api_url: str) -> None:
             "SYNC_STATE_TABLE": "sync-state",
             "LEDGER_TABLE": "ledger",
             "DEAD_LETTER_QUEUE_URL": dlq,
+            "TRACE_CALLS": "true",  # the X-Ray SDK's documents are checked too
         }
         os.environ.update(env)
 

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(function.env)
         signed = WebhookSettings.variable("signing_secret_id") in function.env
         if signed and isinstance(event.get("body"), str):
-            event = _resign(event, template, resolver)
+            event = resign(event, template, resolver)
+            print("--- signed the sample webhook body with the local signing secret")
         print(f"--- invoking {name} ({function.handler_path}, {function.timeout:g} s) with {event_file}")
         try:
             result, _ = function.invoke(event)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _resign(event: dict, template: dict, resolver: Resolver) -> dict:
+def resign(event: dict, template: dict, resolver: Resolver) -> dict:
     """Sample webhook events carry a stale signature: sign the body now with the local signing secret."""
     from tweakwise.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
@@ -109,7 +110,6 @@ def _resign(event: dict, template: dict, resolver: Resolver) -> dict:
         if k.lower() not in (TIMESTAMP_HEADER, SIGNATURE_HEADER)
     }
     headers.update({TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(key, stamp, raw)})
-    print("--- signed the sample webhook body with the local signing secret")
     return {**event, "headers": headers}
 
 

@@ -133,8 +133,10 @@ def function_environment(template: dict[str, Any], logical_id: str, resolver: Re
 
 
 def function_setting(template: dict[str, Any], logical_id: str, key: str, default: Any = None) -> Any:
+    """A function property, else the Globals one; a parameter's Ref gives that parameter's default."""
     own = template["Resources"][logical_id]["Properties"]
-    return own.get(key, template.get("Globals", {}).get("Function", {}).get(key, default))
+    value = own.get(key, template.get("Globals", {}).get("Function", {}).get(key, default))
+    return Resolver(template).resolve(value) if isinstance(value, dict) and "Ref" in value else value
 
 
 def variable_target(template: dict[str, Any], variable: str, resolver: Resolver | None = None) -> str:

@@ -9,11 +9,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from tweakwise.client import TweakwiseClient
+from tweakwise.fifo import ConcurrentFifoProcessor  # before pydantic loads: see tweakwise/fifo.py
 from tweakwise.ledger import Ledger
 from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings, WorkerSettings
 from tweakwise.state import PublishMark, SyncState
-from tweakwise.sync import CatalogSync, ConcurrentFifoProcessor, Outcome
+from tweakwise.sync import CatalogSync, Outcome
 
 logger, tracer = logger_and_tracer()
 metrics = Metrics()

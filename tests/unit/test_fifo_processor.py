@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from conftest import LambdaContext
-from tweakwise.sync import ConcurrentFifoProcessor
+from tweakwise.fifo import ConcurrentFifoProcessor
 
 
 def _record(message_id: str, group: str | None) -> dict:

@@ -18,8 +18,16 @@ ALL = [
     settings.WorkerSettings,
     settings.PublisherSettings,
     settings.SnapshotSettings,
+    settings.ObservabilitySettings,
 ]
 TEMPLATE = load_template()
+# A value for every required variable, so that one class can be read with one variable changed.
+REQUIRED = {
+    spec.metadata["env"]: "x"
+    for cls in ALL
+    for spec in dataclasses.fields(cls)
+    if spec.default is dataclasses.MISSING
+}
 FUNCTIONS = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
 
 
@@ -55,7 +63,9 @@ def test_defaults_agree_with_the_template(cls):
         if spec.default is dataclasses.MISSING:
             continue
         for value in _template_values(spec.metadata["env"]):
-            assert type(spec.default)(value) == spec.default, (spec.metadata["env"], value)
+            variable = spec.metadata["env"]
+            read = getattr(cls.from_env({**REQUIRED, variable: str(value)}), spec.name)
+            assert read == spec.default, (variable, value)
 
 
 def test_every_variable_a_function_reads_is_set_by_the_template():
@@ -127,3 +137,14 @@ def test_fields_know_their_variable_and_default():
     assert settings.WebhookSettings.variable("signing_secret_id") == "WEBHOOK_SECRET_ID"
     assert settings.WebhookSettings.default("signing_secret_max_age") == 60
     assert settings.ClientSettings.default("api_url") == settings.DEFAULT_API_URL
+
+
+@pytest.mark.parametrize(("raw", "value"), [("true", True), ("FALSE", False), ("", False)])
+def test_switches_read_true_or_false(raw, value):
+    assert settings.ObservabilitySettings.from_env({"TRACE_CALLS": raw}).trace_calls is value
+
+
+def test_a_switch_is_true_or_false_only():
+    with pytest.raises(ConfigurationError) as caught:
+        settings.ObservabilitySettings.from_env({"TRACE_CALLS": "yes"})
+    assert str(caught.value) == "TRACE_CALLS must be true or false, got 'yes'"

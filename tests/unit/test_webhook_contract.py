@@ -133,3 +133,14 @@ def test_the_document_and_the_models_accept_and_refuse_the_same_values(case):
         assert documented == coded, (case, value, documented, coded)
         verdicts.add(coded)
     assert verdicts == {True, False}  # each case has values on both sides of its rule
+
+
+def test_free_text_refuses_exactly_the_characters_sqs_refuses():
+    # SQS accepts #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF; every other code point
+    # is refused, and none of those.
+    from tweakwise.events import _SQS_REFUSED
+
+    accepted = (range(0x9, 0xB), range(0xD, 0xE), range(0x20, 0xD800), range(0xE000, 0xFFFE))
+    accepted += (range(0x10000, 0x110000),)
+    refused = [c for c in range(0x110000) if _SQS_REFUSED.match(chr(c))]
+    assert refused == [c for c in range(0x110000) if not any(c in r for r in accepted)]

@@ -25,6 +25,10 @@ def _setting(env: str, default: Any = MISSING, *, minimum: float | None = None, 
 def _parse(kind: str, name: str, raw: str, minimum: float | None, maximum: float | None) -> Any:
     if kind == "str":
         return raw
+    if kind == "bool":
+        if raw.lower() not in ("true", "false"):
+            raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
+        return raw.lower() == "true"
     try:
         value = int(raw) if kind == "int" else float(raw)
     except ValueError:
@@ -91,6 +95,16 @@ class ClientSettings(_FromEnvironment):
         if self.proxy_url and not self.proxy_url.startswith(("https://", "http://")):
             # Not echoed: a proxy URL may carry a password.
             raise ConfigurationError(f"{self.variable('proxy_url')} must be an http(s) URL")
+
+
+@dataclass(frozen=True)
+class ObservabilitySettings(_FromEnvironment):
+    """Every function's logger and tracer."""
+
+    # Each Tweakwise and AWS call as an X-Ray subsegment (Powertools Tracer and the X-Ray SDK: about 60 ms
+    # of every cold start, and CPU on every call). Off, Lambda's active tracing still records each
+    # invocation (template: TraceCalls).
+    trace_calls: bool = _setting("TRACE_CALLS", False)
 
 
 @dataclass(frozen=True)

@@ -7,30 +7,25 @@
   sends the change and records its body's digest in the ledger (`ledger.Ledger`).
 - `CatalogSync.apply_record` applies one queued event and returns its `Outcome`; a Tweakwise 400 goes to
   the dead-letter queue at once.
-- `ConcurrentFifoProcessor` runs the entities of one SQS batch in parallel, each entity in order.
+- `fifo.ConcurrentFifoProcessor` runs the entities of one SQS batch in parallel, each entity in order.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-import pydantic
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
 
 from .client import TweakwiseClient
 from .errors import (
-    GroupSkippedError,
     NotFoundError,
     PathParameterError,
     QueueError,
@@ -180,7 +175,7 @@ class CatalogSync:
         """Record handler for the batch processor: raise to have SQS deliver the record again."""
         try:
             event = EVENT_ADAPTER.validate_json(record.body)
-        except pydantic.ValidationError as exc:
+        except ValidationError as exc:
             # A poison message never becomes valid: park it now, so the rest of its group goes on.
             reason = "; ".join(f"{e['path']}: {e['error']}" for e in error_list(exc))
             self._dead_letter(record, UNREADABLE, "", f"not a valid catalog event: {reason}")
@@ -289,53 +284,3 @@ class CatalogSync:
 def _ignore_missing(call: Any) -> None:
     with contextlib.suppress(NotFoundError):  # already gone: the delete is done
         call()
-
-
-class ConcurrentFifoProcessor(BatchProcessor):
-    """An SQS FIFO batch processor: the message groups of one batch run in parallel (at most
-    `max_workers`), each group's records in order. After a record fails, the later records of its group
-    are reported failed unprocessed, so they cannot overtake it; other groups go on. Every failure is
-    reported (never the whole batch raised). Built on BatchProcessor's public API: `process()`, and the
-    success and failure handlers that feed `response()`. Its threads are made once, on the first batch
-    with more than one group, and reused by every later invocation of the container."""
-
-    def __init__(self, max_workers: int = 10):
-        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
-        self.max_workers = max(1, max_workers)
-        self._pool: ThreadPoolExecutor | None = None
-
-    def process(self) -> list[tuple]:
-        groups: dict[str, list[dict]] = {}
-        for record in self.records:
-            group = record.get("attributes", {}).get("MessageGroupId") or record.get("messageId")
-            groups.setdefault(str(group), []).append(record)
-        if len(groups) == 1 or self.max_workers == 1:
-            return [result for records in groups.values() for result in self._process_group(records)]
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="fifo-group")
-        # Each group runs in a copy of the invocation's context (what the caller set stays visible).
-        futures = [
-            self._pool.submit(contextvars.copy_context().run, self._process_group, records)
-            for records in groups.values()
-        ]
-        return [result for future in futures for result in future.result()]
-
-    def _process_group(self, records: list[dict]) -> list[tuple]:
-        results: list[tuple] = []
-        failed: SQSRecord | None = None
-        for raw in records:
-            record = SQSRecord(raw)
-            if failed is not None:
-                skipped = GroupSkippedError(
-                    f"not processed: message {failed.message_id} of its group failed before it"
-                )
-                results.append(self.failure_handler(record, (type(skipped), skipped, None)))
-                continue
-            try:
-                result = self.handler(record)
-            except Exception:
-                failed = record
-                results.append(self.failure_handler(record, sys.exc_info()))
-            else:
-                results.append(self.success_handler(record, result))
-        return results

@@ -1,0 +1,51 @@
+"""What a handler's cold start loads: nothing it does not use (measured in `make importtime`,
+docs/benchmarks.md). Each handler is imported in a fresh interpreter with its template environment."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tweakwise_local.template import ROOT, Resolver, function_environment, load_template
+
+TEMPLATE = load_template()
+FUNCTIONS = [k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+# Loaded by nothing a handler runs: Powertools' parser models (70-100 ms, pulled in by its batch module
+# when pydantic is loaded first), the X-Ray SDK (about 60 ms, TraceCalls off), pydantic's v1 copy (the
+# layer does not ship it).
+UNUSED = ("aws_lambda_powertools.utilities.parser", "aws_xray_sdk", "pydantic.v1")
+PROBE = """
+import json, sys
+import app
+print(json.dumps(sorted(m for m in sys.modules if m.startswith(tuple(sys.argv[1:])))))
+"""
+
+
+def _loaded(logical: str, **extra: str) -> list[str]:
+    code = ROOT / TEMPLATE["Resources"][logical]["Properties"]["CodeUri"]
+    env = {
+        **function_environment(TEMPLATE, logical, Resolver(TEMPLATE)),
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(code),
+        **extra,
+    }
+    run = subprocess.run(  # noqa: S603 - our own interpreter and probe
+        [sys.executable, "-c", PROBE, *UNUSED], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("logical", FUNCTIONS)
+def test_a_cold_start_loads_nothing_the_handler_does_not_use(logical):
+    assert _loaded(logical) == []
+
+
+def test_trace_calls_loads_the_xray_sdk_and_patches_botocore_only():
+    lambda_env = {"LAMBDA_TASK_ROOT": "/var/task", "AWS_LAMBDA_FUNCTION_NAME": "monitor"}  # else it stays off
+    loaded = _loaded("CatalogMonitorFunction", TRACE_CALLS="true", **lambda_env)
+    assert "aws_xray_sdk" in loaded
+    assert "aws_xray_sdk.ext.botocore.patch" in loaded and "aws_xray_sdk.ext.requests.patch" not in loaded
