@@ -120,14 +120,23 @@ class ApiHandler(BaseHTTPRequestHandler):
         for name, value in self.headers.items():  # API Gateway v2: lower case, repeats joined
             key = name.lower()
             headers[key] = f"{headers[key]},{value}" if key in headers else value
+        allowed = []
         for route in self.routes:
-            if route.pattern.match(path) and route.method in (self.command, "ANY"):
+            if not route.pattern.match(path):
+                continue
+            allowed.append(route.method)
+            if route.method in (self.command, "ANY"):
                 host = f"127.0.0.1:{cast(ThreadingHTTPServer, self.server).server_port}"
                 event = api_event(self.command, self.path, headers, body, route=route.path, host=host)
                 result = type(self).run(route.function, event, "api")
                 if result is None:
                     return self._reply(500, b'{"message":"Internal Server Error"}')
                 return self._answer(route.function, result)
+        if allowed:  # the path is routed, for other methods
+            message = json.dumps({"message": f"Method Not Allowed; use {', '.join(allowed)}"}).encode()
+            return self._reply(
+                405, message, {"Content-Type": "application/json", "Allow": ", ".join(allowed)}
+            )
         return self._reply(404, b'{"message":"Not Found"}')
 
     def _answer(self, function: LocalFunction, result: dict) -> None:

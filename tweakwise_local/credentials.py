@@ -43,12 +43,31 @@ def mode() -> str:
     return chosen
 
 
+def _read_live_file() -> tuple[str, str, str | None]:
+    """(instance key, access token, api url) from .tweakwise.local.json; SystemExit with one line naming
+    what is wrong (never a value from the file)."""
+    shape = '{"instance_key": "...", "access_token": "...", "api_url": "..." (optional)}'
+    try:
+        data = json.loads(LIVE_FILE.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise SystemExit(f"{LIVE_FILE.name} is not valid JSON{where}; it must be {shape}") from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"{LIVE_FILE.name} must hold a JSON object: {shape}")
+    for name in ("instance_key", "access_token"):
+        if not isinstance(data.get(name), str) or not data[name].strip():
+            raise SystemExit(f"{LIVE_FILE.name} has no {name!r} (a non-empty string); it must be {shape}")
+    url = data.get("api_url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("https://", "http://"))):
+        raise SystemExit(f"{LIVE_FILE.name}: 'api_url' must be an http(s) URL when given")
+    return data["instance_key"], data["access_token"], url
+
+
 def _live() -> LocalTweakwise:
     key, token = os.environ.get("TWEAKWISE_INSTANCE_KEY"), os.environ.get("TWEAKWISE_ACCESS_TOKEN")
     file_url = None
     if not (key and token) and LIVE_FILE.is_file():
-        data = json.loads(LIVE_FILE.read_text(encoding="utf-8"))
-        key, token, file_url = data.get("instance_key"), data.get("access_token"), data.get("api_url")
+        key, token, file_url = _read_live_file()
     if not (key and token):
         raise SystemExit(
             "Live mode needs credentials: export TWEAKWISE_INSTANCE_KEY and TWEAKWISE_ACCESS_TOKEN, or write "

@@ -11,12 +11,13 @@ local runner, the tests and the benchmarks.
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import sys
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -147,3 +148,16 @@ def emf_metrics(output: str) -> dict[str, float]:
                 if value is not None:
                     found[metric["Name"]] = float(sum(value) if isinstance(value, list) else value)
     return found
+
+
+def log_lines(output: str) -> Iterator[tuple[str, dict | None]]:
+    """What a handler printed, less its EMF metrics: each line, with its JSON log entry when it is one."""
+    for line in output.splitlines():
+        entry = None
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                entry = json.loads(line)
+        if isinstance(entry, dict) and "_aws" in entry:
+            continue
+        if line.strip():
+            yield line, entry if isinstance(entry, dict) else None

@@ -4,9 +4,12 @@ template, the layer on the path, a context with a deadline. Used by `make invoke
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import importlib.util
 import io
+import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,9 +32,55 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+# The function whose invocation this thread (or a pool thread it started, through copy_context) runs.
+CURRENT: contextvars.ContextVar[LocalFunction | None] = contextvars.ContextVar("local_function", default=None)
+_CAPTURE: contextvars.ContextVar[io.StringIO | None] = contextvars.ContextVar("local_capture", default=None)
+
+
+class _InvocationStdout(io.TextIOBase):
+    """sys.stdout while functions run in this process: what an invocation prints (its EMF metrics, its
+    log lines) goes to that invocation's buffer, so invocations running at once never mix their output."""
+
+    def __init__(self, real: Any):
+        self.real = real
+
+    def write(self, text: str) -> int:
+        target = _CAPTURE.get()
+        return (target if target is not None else self.real).write(text)
+
+    def flush(self) -> None:
+        self.real.flush()
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+
+class _FunctionLogs(logging.Handler):
+    """The package's "tweakwise" logger is one per process, and each function's Logger copies its own
+    handler onto it at init (observability.logger_and_tracer). Locally, where all functions share a
+    process, this sends each record through the handler of the function that logged it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_function: dict[str, list[logging.Handler]] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        function = CURRENT.get()
+        handlers = self.by_function.get(function.logical_id, []) if function else []
+        for handler in handlers or [h for hs in self.by_function.values() for h in hs][-1:]:
+            if record.levelno >= handler.level:
+                handler.handle(record)
+
+
+_ROUTER = _FunctionLogs()
+
+
 class LocalFunction:
-    # Functions share this process's os.environ: one invocation at a time, each in its own environment.
-    _lock = threading.RLock()
+    """One function, as one Lambda instance: one invocation at a time; other functions run meanwhile."""
+
+    # Functions share this process's os.environ: a cold start (which reads it) runs in its function's
+    # environment, one at a time. Settings are read at init, so invocations need no environment swap.
+    _loading = threading.Lock()
 
     def __init__(
         self, template: dict[str, Any], logical_id: str, resolver: Resolver, extra_env: dict | None = None
@@ -44,6 +93,7 @@ class LocalFunction:
         self.handler_path = str(function_setting(template, logical_id, "Handler"))
         self.events = self.props.get("Events", {})
         self._handler: Callable[[dict, LambdaContext], Any] | None = None
+        self._lock = threading.Lock()
 
     def _load(self) -> Any:
         module_file, handler_name = self.handler_path.rsplit(".", 1)
@@ -52,19 +102,27 @@ class LocalFunction:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        package_logger = logging.getLogger("tweakwise")
+        with LocalFunction._loading, environment(self.env):
+            if not isinstance(sys.stdout, _InvocationStdout):
+                sys.stdout = _InvocationStdout(sys.stdout)
+            spec.loader.exec_module(module)
+            # What this function's init put on the package logger becomes its own, routed by CURRENT.
+            _ROUTER.by_function[self.logical_id] = [h for h in package_logger.handlers if h is not _ROUTER]
+            package_logger.handlers = [_ROUTER]
         return getattr(module, handler_name)
 
     def invoke(self, event: dict[str, Any], capture: bool = False) -> tuple[Any, str]:
-        """Run the handler; with capture, what it printed (EMF metrics) is returned, not shown."""
-        with self._lock, environment(self.env):
+        """Run the handler; with capture, what it printed (EMF metrics, log lines) is returned, not shown."""
+        with self._lock:
             if self._handler is None:
-                self._handler = self._load()  # a cold start, outside any capture of stdout
+                self._handler = self._load()  # a cold start
             handler = self._handler
             context = LambdaContext(self.logical_id, self.memory, self.timeout)
-            if not capture:
-                return handler(event, context), ""
-            buffer = io.StringIO()
-            with contextlib.redirect_stdout(buffer):
-                result = handler(event, context)
-            return result, buffer.getvalue()
+            buffer = io.StringIO() if capture else None
+            function_token, capture_token = CURRENT.set(self), _CAPTURE.set(buffer)
+            try:
+                return handler(event, context), buffer.getvalue() if buffer is not None else ""
+            finally:
+                CURRENT.reset(function_token)
+                _CAPTURE.reset(capture_token)

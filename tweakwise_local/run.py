@@ -27,7 +27,7 @@ from typing import Any
 from tweakwise.settings import ClientSettings, WebhookSettings
 from tweakwise_local import api, queues, snapshots
 from tweakwise_local.credentials import local_tweakwise, mode
-from tweakwise_local.events import emf_metrics
+from tweakwise_local.events import emf_metrics, log_lines
 from tweakwise_local.functions import LocalFunction
 from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
 from tweakwise_local.sandbox import Faults
@@ -50,10 +50,17 @@ def local_parameters(template: dict[str, Any]) -> dict[str, str]:
     return {**switches, **LOCAL_POLL_SECONDS}
 
 
+_OUTPUT = threading.Lock()
+
+
+def show(line: str) -> None:
+    """One whole line on the real stdout (invocations capture sys.stdout; threads must not interleave)."""
+    with _OUTPUT:
+        print(line, file=sys.__stdout__, flush=True)
+
+
 def say(kind: str, message: str) -> None:
-    # The real stdout: an invocation running in another thread may be capturing sys.stdout (its metrics).
-    stamp = datetime.now(UTC).strftime("%H:%M:%S")
-    print(f"{stamp} {kind:<9} {message}", file=sys.__stdout__, flush=True)
+    show(f"{datetime.now(UTC).strftime('%H:%M:%S')} {kind:<9} {message}")
 
 
 class Runner:
@@ -89,7 +96,7 @@ class Runner:
         self.api_port = self.api.server_port
         self._spawn(self.api.serve_forever)
         for source in self.sources:
-            self._spawn(queues.poll, source, self.run, self.stopping, say, self._sandbox_summary)
+            self._spawn(queues.poll, source, self.run_records, self.stopping, say, self._sandbox_summary)
         for schedule in self.schedules.values():
             self._spawn(self._repeat, schedule)
 
@@ -139,15 +146,26 @@ class Runner:
     # -- functions, state machines, schedules --------------------------------------------------------
 
     def run(self, function: LocalFunction, event: dict, kind: str) -> Any:
+        return self.run_records(function, event, kind)[0]
+
+    def run_records(self, function: LocalFunction, event: dict, kind: str) -> tuple[Any, dict[str, dict]]:
+        """Run a function; show its log lines and a summary of its metrics. Also returns what it logged
+        about single records (message_id -> the log entry), which the queue poller reports itself."""
         try:
             result, printed = function.invoke(event, capture=True)
         except Exception as exc:  # a failed invocation: Lambda would retry or dead-letter it
             say(kind, f"{function.logical_id} failed: {type(exc).__name__}: {exc}")
-            return None
+            return None, {}
+        records: dict[str, dict] = {}
+        for line, entry in log_lines(printed):
+            if entry is not None and "message_id" in entry:
+                records[entry["message_id"]] = entry
+            else:
+                show(line)
         metrics = emf_metrics(printed)
         if metrics:
             say("metrics", " ".join(f"{k}={v:g}" for k, v in metrics.items()))
-        return result
+        return result, records
 
     def execute(self, logical: str, document: dict) -> Any:
         """A state machine execution to its end: its output, or {"failed": error}."""
@@ -311,7 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the sandbox reports every task as failed (shows the alarm path)",
     )
     args = parser.parse_args(argv)
-    runner = Runner(args.api_port, Faults.parse(args.faults), args.fail_tasks)
+    try:
+        faults = Faults.parse(args.faults)
+    except ValueError as exc:
+        print(f"SANDBOX_FAULTS: {exc}", file=sys.stderr)
+        return 2
+    runner = Runner(args.api_port, faults, args.fail_tasks)
     try:
         runner.start()
     except OSError as exc:

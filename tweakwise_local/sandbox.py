@@ -78,11 +78,24 @@ class Faults:
             "seed": "seed",
         }
         for part in filter(None, (p.strip() for p in text.split(","))):
-            name, _, value = part.partition("=")
+            name, _, raw = part.partition("=")
+            name = name.strip()
             if name not in names:
-                raise ValueError(f"unknown fault {name!r}; use {', '.join(names)}")
+                raise ValueError(f"unknown fault {name!r} in {text!r}; use {', '.join(names)} (e.g. 429=0.2)")
             field = names[name]
-            setattr(faults, field, int(value) if field in ("retry_after", "seed") else float(value))
+            whole = field in ("retry_after", "seed")
+            try:
+                value = int(raw) if whole else float(raw)
+            except ValueError:
+                wanted = "a whole number" if whole else "a number"
+                raise ValueError(f"fault {name} must be {wanted}, got {raw.strip()!r}") from None
+            if field in ("rate_limit", "server_error") and not 0 <= value <= 1:
+                raise ValueError(f"fault {name} is a probability from 0 to 1, got {raw.strip()!r}")
+            if field in ("latency", "retry_after") and value < 0:
+                raise ValueError(f"fault {name} must not be negative, got {raw.strip()!r}")
+            setattr(faults, field, value)
+        if faults.rate_limit + faults.server_error > 1:
+            raise ValueError(f"faults 429 and 5xx add up to more than 1 in {text!r}")
         return faults
 
 

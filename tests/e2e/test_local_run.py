@@ -134,6 +134,31 @@ def test_live_mode_talks_to_the_given_api_with_the_given_credentials(tweakwise):
         assert monitor.json() == {"total_products": 42, "total_categories": 7}
 
 
+def test_bad_sandbox_faults_stop_make_run_with_one_line():
+    run = run_module("tweakwise_local.run", "--api-port", "0", "--faults", "429=2", timeout=60)
+    assert run.returncode == 2
+    assert run.stderr.strip() == "SANDBOX_FAULTS: fault 429 is a probability from 0 to 1, got '2'"
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_a_wrong_method_is_405_with_allow_while_the_worker_is_busy():
+    faults = "latency=3"  # every Tweakwise answer takes 3 s: the worker stays busy
+    with running(["make", "--no-print-directory", "run", "API_PORT=0", f"SANDBOX_FAULTS={faults}"]) as (
+        _p,
+        banner,
+    ):
+        api = _api(banner)
+        event = {"id": "busy", "type": "item.delete", "itemId": "slow"}
+        assert _signed_post(api, signing_secret(banner), [event]).status_code == 202
+        _wait_for(api, lambda s: s["queues"]["CatalogQueue"]["ApproximateNumberOfMessagesNotVisible"] == 1)
+        started = time.monotonic()
+        answer = requests.get(f"{api}/webhooks/catalog", timeout=30)
+        assert (answer.status_code, answer.headers["Allow"]) == (405, "POST")
+        accepted = _signed_post(api, signing_secret(banner), [{**event, "id": "second"}])
+        assert accepted.status_code == 202
+        assert time.monotonic() - started < 2  # the webhook did not wait for the worker's invocation
+
+
 def test_live_mode_without_credentials_says_what_to_do():
     run = run_module("tweakwise_local.run", "--api-port", "0", env={"TWEAKWISE_MODE": "live"}, timeout=60)
     assert run.returncode != 0

@@ -229,7 +229,7 @@ def test_unexpected_failure_is_a_retryable_503_without_a_stack_trace(webhook, ca
     def boom(*_args, **_kwargs):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(webhook.module, "handle_webhook", boom)
+    monkeypatch.setattr("tweakwise.webhook.handle_webhook", boom)
     answer = webhook({"events": [_upsert()]})
     assert answer["statusCode"] == 503
     assert "bug" not in answer["body"] and "Traceback" not in answer["body"]

@@ -113,3 +113,20 @@ def test_fault_flags_are_parsed_and_checked():
     assert (faults.rate_limit, faults.server_error, faults.latency, faults.retry_after) == (0.2, 0.1, 0.05, 3)
     with pytest.raises(ValueError, match="unknown fault 'boom'"):
         Faults.parse("boom=1")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("429=1.5", "fault 429 is a probability from 0 to 1, got '1.5'"),
+        ("5xx=-0.1", "fault 5xx is a probability from 0 to 1, got '-0.1'"),
+        ("5xx=lots", "fault 5xx must be a number, got 'lots'"),
+        ("retry-after=0.5", "fault retry-after must be a whole number, got '0.5'"),
+        ("latency=-1", "fault latency must not be negative, got '-1'"),
+        ("429=0.6,5xx=0.6", "faults 429 and 5xx add up to more than 1 in '429=0.6,5xx=0.6'"),
+    ],
+)
+def test_a_bad_fault_value_is_named(text, message):
+    with pytest.raises(ValueError) as caught:
+        Faults.parse(text)
+    assert str(caught.value) == message

@@ -8,13 +8,17 @@ this processor uses none of them. A test keeps the worker's cold start free of t
 from __future__ import annotations
 
 import contextvars
+import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from . import secrecy
 from .errors import GroupSkippedError
+
+logger = logging.getLogger("tweakwise")
 
 
 class ConcurrentFifoProcessor(BatchProcessor):
@@ -59,8 +63,17 @@ class ConcurrentFifoProcessor(BatchProcessor):
                 continue
             try:
                 result = self.handler(record)
-            except Exception:
+            except Exception as exc:
                 failed = record
+                reason = secrecy.scrub(f"{type(exc).__name__}: {exc}")
+                later = len(records) - len(results) - 1
+                logger.warning(
+                    "Message %s failed; SQS delivers it again%s: %s",
+                    record.message_id,
+                    f" (and the {later} after it in its group)" if later else "",
+                    reason,
+                    extra={"message_id": record.message_id, "reason": reason},
+                )
                 results.append(self.failure_handler(record, sys.exc_info()))
             else:
                 results.append(self.success_handler(record, result))

@@ -263,6 +263,7 @@ class CatalogSync:
             event_id,
             record.message_id,
             reason,
+            extra={"message_id": record.message_id, "reason": reason, "dead_letter": True},
         )
         sqs = self.sqs
         if sqs is None:

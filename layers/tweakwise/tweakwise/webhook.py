@@ -1,8 +1,12 @@
 """The catalog webhook: HMAC-SHA256 signatures, the request body, and the SQS FIFO messages it becomes.
 
-`handle_webhook` is the whole request flow as one plain function over a `WebhookRequest`; the Lambda
-handler only turns API Gateway's event into that request. Every answer is a 2xx or 4xx, except 503 when
-SQS itself fails (the sender retries, and the deduplication ids make that retry safe).
+`handle_webhook` is the whole request flow as one plain function over a `WebhookRequest`;
+`http_response` turns API Gateway's event (HTTP API, payload 2.0) into that request and its answer into
+the response. Every answer is a 2xx or 4xx, except 503 when SQS itself fails or something unexpected
+happens (the sender retries, and the deduplication ids make that retry safe).
+
+The models are imported here, at init: the first request needs them anyway, and building them at init
+keeps that cost out of the first sender's wait.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from . import secrecy
 from .credentials import JsonSecret
 from .errors import (
@@ -31,6 +37,7 @@ from .errors import (
     SignatureMismatchError,
     TimestampError,
 )
+from .events import WebhookBody, error_list
 from .settings import WebhookSettings
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
@@ -247,10 +254,6 @@ def _error(status: HTTPStatus, message: str, errors: list[dict[str, str]] | None
 
 def handle_webhook(request: WebhookRequest, verifier: Verifier, sqs: SQSClient, queue_url: str) -> Answer:  # noqa: PLR0911 - one return per answer
     """One webhook request, from the HTTP request to the answer."""
-    from pydantic import ValidationError
-
-    from .events import WebhookBody, error_list
-
     invalid = "The body does not match the catalog webhook schema"
     try:
         body = request.raw_body()
@@ -295,3 +298,33 @@ def handle_webhook(request: WebhookRequest, verifier: Verifier, sqs: SQSClient, 
         )
     logger.info("Webhook accepted %d events", len(parsed.events))
     return Answer(HTTPStatus.ACCEPTED, {"accepted": len(parsed.events)})
+
+
+WEBHOOK_ROUTE = ("POST", "/webhooks/catalog")  # template.yaml: the function's one HttpApi route
+
+
+def http_response(event: Mapping[str, Any], verifier: Verifier, sqs: SQSClient, queue_url: str) -> dict:
+    """API Gateway's event to `handle_webhook` and its answer to the HTTP response. Anything unexpected
+    is logged and answered 503 (retry the same request), never with a stack trace."""
+    http = event.get("requestContext", {}).get("http", {})
+    if (http.get("method"), event.get("rawPath")) != WEBHOOK_ROUTE:
+        answer = Answer(
+            HTTPStatus.NOT_FOUND, {"message": "Not found; POST catalog events to /webhooks/catalog"}
+        )
+    else:
+        request = WebhookRequest(
+            event.get("headers") or {}, event.get("body") or "", bool(event.get("isBase64Encoded"))
+        )
+        try:
+            answer = handle_webhook(request, verifier, sqs, queue_url)
+        except Exception:
+            logger.exception("Webhook failed unexpectedly")
+            answer = Answer(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                {"message": "Temporarily unable to accept events; retry the same request"},
+            )
+    return {
+        "statusCode": int(answer.status),
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(answer.body),
+    }
