@@ -116,13 +116,13 @@ check-build: $(VENV)/.ok ## Check the built layer: package, complete dependencie
 invoke: $(VENV)/.ok ## Run one function locally: make invoke FUNCTION=CatalogMonitorFunction EVENT=events/catalog_monitor.json
 	$(VENV)/bin/python -m tweakwise_local.invoke $(FUNCTION) $(EVENT)
 
-importtime: $(VENV)/.ok ## Cold-start import cost of a handler beside `import boto3` alone
+importtime: $(VENV)/.ok ## Cold starts as Lambda runs them (python3.13, the built layer): imports beside `import boto3`, init + first invocation
 	$(VENV)/bin/python scripts/importtime.py
 
 clean: ## Remove build output and caches (keeps the virtualenvs)
 	rm -rf .aws-sam .pytest_cache .ruff_cache .coverage coverage.xml
 
-bench: $(VENV)/.ok ## Catalog sync benchmarks; writes docs/benchmarks.md
+bench: $(VENV)/.ok ## Worker throughput as Lambda runs it, on one CPU and at 256-1024 MB CPU shares; webhook cost; writes docs/benchmarks.md
 	$(VENV)/bin/python benchmarks/catalog_sync.py
 
 bench-snapshot: $(VENV)/.ok ## Snapshot benchmarks (20,000 items, 1,000,000-line validation); writes their section of docs/benchmarks.md

@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lambda_like import ROOT, Tree, local_aws_and_tweakwise
+from lambda_like import MB_PER_VCPU, ROOT, Tree, local_aws_and_tweakwise
 from shared import write_sections
 
 from tweakwise_local.template import Resolver
@@ -41,7 +41,7 @@ def _event(logical: str, tree: Tree, resolver: Resolver) -> dict[str, Any]:
     from tweakwise_local.invoke import resign
 
     name = Path(tree.template["Resources"][logical]["Properties"]["CodeUri"]).name
-    event = json.loads((ROOT / "events" / f"{name}.json").read_text(encoding="utf-8"))
+    event = json.loads((tree.root / "events" / f"{name}.json").read_text(encoding="utf-8"))
     now = datetime.now(UTC).isoformat()
     for record in event.get("Records", []):
         body = json.loads(record["body"])
@@ -79,16 +79,18 @@ def imports(tree: Tree, rounds: int) -> list[list[Any]]:
     return rows
 
 
-def invocations(tree: Tree, rounds: int) -> list[list[Any]]:
+def invocations(tree: Tree, rounds: int, at_memory: bool = False) -> list[list[Any]]:
+    """Init and the first two invocations; `at_memory`: at the CPU share the function's memory gets."""
     rows = []
     with local_aws_and_tweakwise(tree.template) as (resolver, _tweakwise, local):
         for logical in tree.functions():
             env = tree.environment(logical, resolver, local)
+            share = min(1.0, tree.memory(logical) / MB_PER_VCPU) if at_memory else None
             init, first, second = [], [], []
             for _ in range(rounds):
                 event = _event(logical, tree, resolver)
                 try:
-                    run = tree.invoke(logical, [event, event], env)
+                    run = tree.invoke(logical, [event, event], env, cpu_share=share)
                 except RuntimeError as exc:
                     print(f"importtime: {logical}: {str(exc).splitlines()[0]}", file=sys.stderr)
                     break
@@ -96,10 +98,11 @@ def invocations(tree: Tree, rounds: int) -> list[list[Any]]:
                 first.append(run["invocations_ms"][0])
                 second.append(run["invocations_ms"][1])
             if not init:
-                rows.append([logical, "failed", "", "", ""])
+                rows.append([logical, "", "failed", "", "", ""])
                 continue
             i, f, s = (statistics.median(v) for v in (init, first, second))
-            rows.append([logical, f"{i:.0f}", f"{f:.0f}", f"{i + f:.0f}", f"{s:.1f}"])
+            memory = f"{tree.memory(logical)} MB ({share:.2f} CPU)" if share else "one CPU"
+            rows.append([logical, memory, f"{i:.0f}", f"{f:.0f}", f"{i + f:.0f}", f"{s:.1f}"])
     return rows
 
 
@@ -109,10 +112,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=9, help="import rounds (interleaved)")
     parser.add_argument("--invoke-rounds", type=int, default=5, help="init + first invocation rounds")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose functions are measured")
     args = parser.parse_args(argv)
-    tree = Tree().make()
+    tree = Tree(args.root).make()
     import_rows = imports(tree, args.rounds)
-    invoke_rows = invocations(tree, args.invoke_rounds)
+    invoke_rows = invocations(tree, args.invoke_rounds) + invocations(
+        tree, args.invoke_rounds, at_memory=True
+    )
     worst = max(float(row[2]) for row in import_rows[1:])
     lines = [
         "## Cold starts, Lambda-like (`make importtime`)",
@@ -131,10 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "Init and first invocation (sample event from `events/`, moto and the sandbox over HTTP, medians "
         f"of {args.invoke_rounds} fresh processes; the first invocation reads the secret, makes its "
-        "clients and connections):",
+        "clients and connections). Then the same at the CPU share each function's memory gets (memory / "
+        f"{MB_PER_VCPU:,} MB of one CPU, as Lambda allocates it):",
         "",
-        "| function | init ms | first invocation ms | init + first ms | second invocation ms |",
-        "|---|---|---|---|---|",
+        "| function | CPU | init ms | first invocation ms | init + first ms | second invocation ms |",
+        "|---|---|---|---|---|---|",
         *["| " + " | ".join(str(c) for c in row) + " |" for row in invoke_rows],
         "",
     ]

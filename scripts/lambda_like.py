@@ -67,8 +67,10 @@ def _quiet(command: list[str], **kwargs: Any) -> None:
 class Tree:
     """The layer, the runtime and the task folders under build/lambda-like, built once per run."""
 
-    def __init__(self, template: dict[str, Any] | None = None, build: Path = BUILD):
-        self.template = template or load_template()
+    def __init__(self, root: Path = ROOT, build: Path = BUILD):
+        """`root`: the checkout whose layer and functions are built (another one to compare commits)."""
+        self.root = root
+        self.template = load_template(root / "template.yaml")
         self.build = build
         self.python = python313()
         self.layer = build / "opt" / "python"
@@ -84,7 +86,7 @@ class Tree:
                 "make",
                 "-s",
                 "-C",
-                str(ROOT / "layers" / "tweakwise"),
+                str(self.root / "layers" / "tweakwise"),
                 "build-TweakwiseLayer",
                 f"ARTIFACTS_DIR={self.layer.parent}",
                 f"PLATFORM=manylinux2014_{machine}",
@@ -111,7 +113,7 @@ class Tree:
             task = self.build / "task" / logical
             task.mkdir(parents=True)
             handler = str(function_setting(self.template, logical, "Handler")).rsplit(".", 1)[0]
-            shutil.copy(ROOT / resource["Properties"]["CodeUri"] / f"{handler}.py", task)
+            shutil.copy(self.root / resource["Properties"]["CodeUri"] / f"{handler}.py", task)
             self.tasks[logical] = task
         return self
 

@@ -576,3 +576,20 @@ def test_snapshot_definition_substitutions_cover_every_placeholder():
     props = RESOURCES["SnapshotStateMachine"]["Properties"]
     used = set(re.findall(r"\$\{(\w+)\}", json.dumps(SNAPSHOT_DEFINITION)))
     assert used == set(props["DefinitionSubstitutions"])
+
+
+def test_the_worker_memory_is_a_parameter_with_the_measured_default():
+    worker = RESOURCES["CatalogWorkerFunction"]["Properties"]
+    assert worker["MemorySize"] == {"Ref": "WorkerMemorySize"}
+    parameter = TEMPLATE["Parameters"]["WorkerMemorySize"]
+    assert parameter["Default"] == 512 and parameter["MinValue"] == 128  # docs/benchmarks.md, README
+    assert TEMPLATE["Globals"]["Function"]["MemorySize"] == 256
+
+
+def test_call_tracing_is_a_switch_and_a_proxy_url_is_never_echoed():
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["TRACE_CALLS"] == {"Ref": "TraceCalls"}
+    assert TEMPLATE["Parameters"]["TraceCalls"]["Default"] == "false"
+    assert TEMPLATE["Globals"]["Function"]["Tracing"] == "Active"  # every invocation is traced either way
+    assert variables["TWEAKWISE_PROXY_URL"] == {"Ref": "TweakwiseProxyUrl"}
+    assert TEMPLATE["Parameters"]["TweakwiseProxyUrl"]["NoEcho"] is True
