@@ -79,30 +79,37 @@ def imports(tree: Tree, rounds: int) -> list[list[Any]]:
     return rows
 
 
-def invocations(tree: Tree, rounds: int, at_memory: bool = False) -> list[list[Any]]:
-    """Init and the first two invocations; `at_memory`: at the CPU share the function's memory gets."""
+def invocations(tree: Tree, rounds: int) -> list[list[Any]]:
+    """Init and the first two invocations of each function, the functions interleaved round by round:
+    on one CPU, then at the CPU share its memory gets."""
     rows = []
     with local_aws_and_tweakwise(tree.template) as (resolver, _tweakwise, local):
-        for logical in tree.functions():
-            env = tree.environment(logical, resolver, local)
-            share = min(1.0, tree.memory(logical) / MB_PER_VCPU) if at_memory else None
-            init, first, second = [], [], []
+        for at_memory in (False, True):
+            shares = {
+                logical: min(1.0, tree.memory(logical) / MB_PER_VCPU) if at_memory else None
+                for logical in tree.functions()
+            }
+            envs = {logical: tree.environment(logical, resolver, local) for logical in shares}
+            samples: dict[str, list[tuple[float, float, float]]] = {logical: [] for logical in shares}
             for _ in range(rounds):
-                event = _event(logical, tree, resolver)
-                try:
-                    run = tree.invoke(logical, [event, event], env, cpu_share=share)
-                except RuntimeError as exc:
-                    print(f"importtime: {logical}: {str(exc).splitlines()[0]}", file=sys.stderr)
-                    break
-                init.append(run["init_ms"])
-                first.append(run["invocations_ms"][0])
-                second.append(run["invocations_ms"][1])
-            if not init:
-                rows.append([logical, "", "failed", "", "", ""])
-                continue
-            i, f, s = (statistics.median(v) for v in (init, first, second))
-            memory = f"{tree.memory(logical)} MB ({share:.2f} CPU)" if share else "one CPU"
-            rows.append([logical, memory, f"{i:.0f}", f"{f:.0f}", f"{i + f:.0f}", f"{s:.1f}"])
+                for logical, share in shares.items():
+                    event = _event(logical, tree, resolver)
+                    try:
+                        run = tree.invoke(logical, [event, event], envs[logical], cpu_share=share)
+                    except RuntimeError as exc:
+                        print(f"importtime: {logical}: {str(exc).splitlines()[0]}", file=sys.stderr)
+                        continue
+                    samples[logical].append((run["init_ms"], *run["invocations_ms"][:2]))
+            for logical, share in shares.items():
+                memory = f"{tree.memory(logical)} MB ({share:.2f} CPU)" if share else "one CPU"
+                if not samples[logical]:
+                    rows.append([logical, memory, "failed", "", "", ""])
+                    continue
+                init, first, second = (
+                    statistics.median(column) for column in zip(*samples[logical], strict=True)
+                )
+                row = [f"{init:.0f}", f"{first:.0f}", f"{init + first:.0f}", f"{second:.1f}"]
+                rows.append([logical, memory, *row])
     return rows
 
 
@@ -116,9 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tree = Tree(args.root).make()
     import_rows = imports(tree, args.rounds)
-    invoke_rows = invocations(tree, args.invoke_rounds) + invocations(
-        tree, args.invoke_rounds, at_memory=True
-    )
+    invoke_rows = invocations(tree, args.invoke_rounds)
     worst = max(float(row[2]) for row in import_rows[1:])
     lines = [
         "## Cold starts, Lambda-like (`make importtime`)",

@@ -234,9 +234,9 @@ class CpuLimit:
             (group / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
             (group / "cpu.cfs_quota_us").write_text(str(int(self.PERIOD_US * self.share)))
             self.cgroup = group
-            self.how = f"one CPU (pinned), cgroup CPU quota {self.share:.3f}"
+            self.how = "one CPU (pinned) and a cgroup CPU quota"
             return self
-        self.how = f"one CPU (pinned), SIGSTOP/SIGCONT duty cycle {self.share:.3f}"
+        self.how = "one CPU (pinned) and a SIGSTOP/SIGCONT duty cycle"
         return self
 
     def apply(self, pid: int) -> None:
