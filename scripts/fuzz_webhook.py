@@ -55,6 +55,9 @@ def _run(schemathesis: str, api: str, max_examples: str, mode: str, env: dict[st
             "1",
             "--seed",
             "20261128",
+            # No example database: every run (a fresh clone or a dev tree) generates the same requests.
+            "--generation-database",
+            "none",
             "--suppress-health-check",
             "too_slow,data_too_large",
             "--no-color",

@@ -123,6 +123,10 @@ class LocalFunction:
             function_token, capture_token = CURRENT.set(self), _CAPTURE.set(buffer)
             try:
                 return handler(event, context), buffer.getvalue() if buffer is not None else ""
+            except BaseException:
+                if buffer is not None:  # what a failed invocation logged is shown, not lost
+                    print(buffer.getvalue(), end="", file=sys.__stdout__, flush=True)
+                raise
             finally:
                 CURRENT.reset(function_token)
                 _CAPTURE.reset(capture_token)
