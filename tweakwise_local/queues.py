@@ -112,10 +112,12 @@ def poll(
                 AttributeNames=["All"],
                 MessageAttributeNames=["All"],
             ).get("Messages", [])
-        except Exception as exc:  # the moto server stopping under us
-            if not stopping.is_set():
-                say("worker", f"receive failed: {exc}")
-            return
+        except Exception as exc:  # the moto server stopping under us, or a moto error: try again
+            if stopping.is_set():
+                return
+            say("worker", f"receive failed, trying again: {exc}")
+            stopping.wait(1)
+            continue
         messages = []
         for message in received:
             if _duplicate(source, message):

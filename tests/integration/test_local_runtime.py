@@ -4,6 +4,8 @@ Lambda functions are, SQS FIFO deduplication as SQS keeps it, clear words for a 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
@@ -13,7 +15,6 @@ from moto import mock_aws
 from tweakwise.settings import ClientSettings
 from tweakwise_local import credentials, queues
 from tweakwise_local.credentials import local_tweakwise
-from tweakwise_local.events import log_lines
 from tweakwise_local.functions import LocalFunction
 from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
 from tweakwise_local.template import Resolver, load_template, variable_target
@@ -34,17 +35,42 @@ def local(monkeypatch):
         tweakwise.stop()
 
 
-def _entries(printed: str) -> list[dict]:
-    return [entry for _line, entry in log_lines(printed) if entry is not None]
+# In a fresh interpreter: Powertools keeps a service's logger configured for the process, so a function
+# loaded by an earlier test would still write to that test's output.
+TWO_FUNCTIONS = """
+import json, os, sys
+from moto import mock_aws
+from tweakwise.settings import ClientSettings
+from tweakwise_local.credentials import local_tweakwise
+from tweakwise_local.events import log_lines
+from tweakwise_local.functions import LocalFunction
+from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
+from tweakwise_local.template import Resolver, load_template, variable_target
 
-
-def test_each_function_logs_under_its_own_name_whichever_loaded_last(local):
-    monitor, runner = local("CatalogMonitorFunction"), local("TaskRunnerFunction")
+os.environ.update(LOCAL_AWS_ENVIRONMENT)
+with mock_aws():
+    template = load_template()
+    resolver = Resolver(template)
+    tweakwise = local_tweakwise(demo=True)
+    secret = variable_target(template, ClientSettings.variable("secret_id"), resolver)
+    provision(template, resolver, {secret: tweakwise.credentials})
+    extra = {ClientSettings.variable("api_url"): tweakwise.url, "POWERTOOLS_LOG_LEVEL": "DEBUG"}
+    monitor = LocalFunction(template, "CatalogMonitorFunction", resolver, extra)
+    runner = LocalFunction(template, "TaskRunnerFunction", resolver, extra)
     monitor.invoke({}, capture=True)
     runner.invoke({"task": "import"}, capture=True)  # loaded last: its init configured the package logger
     _result, printed = monitor.invoke({}, capture=True)
-    entries = _entries(printed)
-    assert any("Tweakwise GET" in e["message"] for e in entries), printed  # the package logger's lines
+    tweakwise.stop()
+print(json.dumps([entry for _line, entry in log_lines(printed) if entry is not None]))
+"""
+
+
+def test_each_function_logs_under_its_own_name_whichever_loaded_last():
+    run = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", TWO_FUNCTIONS], capture_output=True, text=True, check=True, timeout=120
+    )
+    entries = json.loads(run.stdout.strip().splitlines()[-1])
+    assert any("Tweakwise GET" in e["message"] for e in entries)  # the package logger's own lines
     assert {(e["service"], e.get("function_name")) for e in entries} == {
         ("catalog-monitor", "CatalogMonitorFunction")
     }
