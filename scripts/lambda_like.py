@@ -294,7 +294,10 @@ def local_aws_and_tweakwise(
     moto.start()
     host, port = moto.get_host_and_port()
     saved = dict(os.environ)
-    os.environ.update({**LOCAL_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL": f"http://{host}:{port}"})
+    # Always the sandbox: measurements never call a real Tweakwise, whatever credentials are exported.
+    os.environ.update(
+        {**LOCAL_AWS_ENVIRONMENT, "AWS_ENDPOINT_URL": f"http://{host}:{port}", "TWEAKWISE_MODE": "sandbox"}
+    )
     tweakwise = local_tweakwise(demo=True)
     tweakwise.sandbox.latency = latency
     try:
