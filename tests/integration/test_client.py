@@ -312,6 +312,29 @@ def test_upsert_item_patches_then_posts_on_404(tweakwise, make_client):
     tweakwise.check_assertions()
 
 
+def test_an_item_created_by_another_writer_between_patch_and_post_is_patched(tweakwise, make_client):
+    # A snapshot batch (or a second delivery) created it between our PATCH and our POST.
+    tweakwise.expect_ordered_request("/item/A", method="PATCH").respond_with_data("", status=404)
+    tweakwise.expect_ordered_request("/item", method="POST").respond_with_json(
+        {"Message": "Item already exists"}, status=400
+    )
+    tweakwise.expect_ordered_request("/item/A", method="PATCH", json={"Name": "N"}).respond_with_json({})
+    assert make_client().upsert_item("A", {"Name": "N"}) == "updated"
+    tweakwise.check_assertions()
+
+
+def test_a_create_refused_for_its_body_is_rejected_after_one_more_patch(tweakwise, make_client):
+    tweakwise.expect_ordered_request("/item/A", method="PATCH").respond_with_data("", status=404)
+    tweakwise.expect_ordered_request("/item", method="POST").respond_with_json(
+        {"Message": "The request is invalid.", "Errors": [{"Error": "Name is too long"}]}, status=400
+    )
+    tweakwise.expect_ordered_request("/item/A", method="PATCH").respond_with_data("", status=404)
+    with pytest.raises(errors.RejectedError) as caught:
+        make_client().upsert_item("A", {"Name": "N" * 999})
+    assert "POST /item answered 400" in str(caught.value) and "Name is too long" in str(caught.value)
+    tweakwise.check_assertions()
+
+
 def test_upsert_item_existing_is_one_patch(tweakwise, make_client):
     tweakwise.expect_oneshot_request("/item/A", method="PATCH", json={"Name": "N"}).respond_with_json({})
     assert make_client().upsert_item("A", {"Name": "N"}) == "updated"

@@ -357,7 +357,16 @@ def _upsert(patch: Any, create: Any) -> str:
     try:
         patch()
     except NotFoundError:
-        create()
+        try:
+            create()
+        except RejectedError as refused:
+            # Another writer (a snapshot batch, the same event delivered twice) may have created it
+            # between our PATCH and POST: PATCH again. Still not there: the refusal was about our body.
+            try:
+                patch()
+            except NotFoundError:
+                raise refused from None
+            return "updated"
         return "created"
     return "updated"
 
