@@ -3,11 +3,14 @@ Lambda functions are, SQS FIFO deduplication as SQS keeps it, clear words for a 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from moto import mock_aws
@@ -20,10 +23,10 @@ from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
 from tweakwise_local.template import Resolver, load_template, variable_target
 
 
-@pytest.fixture
-def local(monkeypatch):
-    for name, value in LOCAL_AWS_ENVIRONMENT.items():
-        monkeypatch.setenv(name, value)
+@contextlib.contextmanager
+def local_functions() -> Iterator[Callable[[str], LocalFunction]]:
+    """moto and the sandbox provisioned from the template; yields a maker of the template's functions.
+    The caller sets LOCAL_AWS_ENVIRONMENT."""
     with mock_aws():
         template = load_template()
         resolver = Resolver(template)
@@ -35,39 +38,40 @@ def local(monkeypatch):
         tweakwise.stop()
 
 
+@pytest.fixture
+def local(monkeypatch):
+    for name, value in LOCAL_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    with local_functions() as make:
+        yield make
+
+
 # In a fresh interpreter: Powertools keeps a service's logger configured for the process, so a function
 # loaded by an earlier test would still write to that test's output.
 TWO_FUNCTIONS = """
 import json, os, sys
-from moto import mock_aws
-from tweakwise.settings import ClientSettings
-from tweakwise_local.credentials import local_tweakwise
+sys.path.insert(0, sys.argv[1])
+from test_local_runtime import local_functions
 from tweakwise_local.events import log_lines
-from tweakwise_local.functions import LocalFunction
-from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
-from tweakwise_local.template import Resolver, load_template, variable_target
+from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT
 
 os.environ.update(LOCAL_AWS_ENVIRONMENT)
-with mock_aws():
-    template = load_template()
-    resolver = Resolver(template)
-    tweakwise = local_tweakwise(demo=True)
-    secret = variable_target(template, ClientSettings.variable("secret_id"), resolver)
-    provision(template, resolver, {secret: tweakwise.credentials})
-    extra = {ClientSettings.variable("api_url"): tweakwise.url, "POWERTOOLS_LOG_LEVEL": "DEBUG"}
-    monitor = LocalFunction(template, "CatalogMonitorFunction", resolver, extra)
-    runner = LocalFunction(template, "TaskRunnerFunction", resolver, extra)
+with local_functions() as make:
+    monitor, runner = make("CatalogMonitorFunction"), make("TaskRunnerFunction")
     monitor.invoke({}, capture=True)
     runner.invoke({"task": "import"}, capture=True)  # loaded last: its init configured the package logger
     _result, printed = monitor.invoke({}, capture=True)
-    tweakwise.stop()
 print(json.dumps([entry for _line, entry in log_lines(printed) if entry is not None]))
 """
 
 
 def test_each_function_logs_under_its_own_name_whichever_loaded_last():
     run = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", TWO_FUNCTIONS], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", TWO_FUNCTIONS, str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     entries = json.loads(run.stdout.strip().splitlines()[-1])
     assert any("Tweakwise GET" in e["message"] for e in entries)  # the package logger's own lines
