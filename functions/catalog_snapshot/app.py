@@ -27,7 +27,7 @@ dynamodb = boto3.client("dynamodb")
 state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
 ledger = Ledger(dynamodb, settings.ledger_table)
 job = SnapshotJob(
-    boto3.client("s3"),
+    lambda: boto3.client("s3"),  # made on first use: a Map batch reads S3 only to record rejections
     settings.bucket,
     CatalogSync(client, state, ledger=ledger),
     ledger,

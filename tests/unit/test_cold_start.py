@@ -22,9 +22,29 @@ import json, sys
 import app
 print(json.dumps(sorted(m for m in sys.modules if m.startswith(tuple(sys.argv[1:])))))
 """
+# The boto3 clients a handler makes at init: only those every invocation uses (each costs about 40 % of
+# `import boto3`); the others are made on first use (tweakwise.lazy).
+CLIENTS_AT_INIT = {
+    "CatalogMonitorFunction": [],
+    "CatalogWebhookFunction": ["sqs"],
+    "CatalogWorkerFunction": ["dynamodb"],  # SQS only to dead-letter
+    "TaskRunnerFunction": [],
+    "PublisherFunction": ["dynamodb"],
+    "CatalogSnapshotFunction": ["dynamodb"],  # S3 only in validate, report and a batch's rejections
+}
+CLIENT_PROBE = """
+import json, botocore.session
+made, create = [], botocore.session.Session.create_client
+def record(self, service_name, *args, **kwargs):
+    made.append(service_name)
+    return create(self, service_name, *args, **kwargs)
+botocore.session.Session.create_client = record
+import app
+print(json.dumps(made))
+"""
 
 
-def _loaded(logical: str, **extra: str) -> list[str]:
+def _probe(logical: str, probe: str, *args: str, **extra: str) -> list[str]:
     code = ROOT / TEMPLATE["Resources"][logical]["Properties"]["CodeUri"]
     env = {
         **function_environment(TEMPLATE, logical, Resolver(TEMPLATE)),
@@ -34,14 +54,27 @@ def _loaded(logical: str, **extra: str) -> list[str]:
         **extra,
     }
     run = subprocess.run(  # noqa: S603 - our own interpreter and probe
-        [sys.executable, "-c", PROBE, *UNUSED], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, check=True
     )
     return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def _loaded(logical: str, **extra: str) -> list[str]:
+    return _probe(logical, PROBE, *UNUSED, **extra)
 
 
 @pytest.mark.parametrize("logical", FUNCTIONS)
 def test_a_cold_start_loads_nothing_the_handler_does_not_use(logical):
     assert _loaded(logical) == []
+
+
+def test_every_function_has_its_clients_at_init_listed():
+    assert sorted(CLIENTS_AT_INIT) == sorted(FUNCTIONS)
+
+
+@pytest.mark.parametrize("logical", FUNCTIONS)
+def test_a_cold_start_makes_only_the_clients_every_invocation_uses(logical):
+    assert sorted(_probe(logical, CLIENT_PROBE)) == CLIENTS_AT_INIT[logical]
 
 
 def test_trace_calls_loads_the_xray_sdk_and_patches_botocore_only():

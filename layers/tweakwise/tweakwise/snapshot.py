@@ -21,7 +21,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +36,7 @@ from .errors import (
     UnknownCategoryError,
 )
 from .events import Category, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
+from .lazy import Lazy
 from .ledger import Entry, Ledger
 from .snapshot_lines import check_lines, read_lines
 from .state import SyncState
@@ -101,7 +102,7 @@ class SnapshotJob:
 
     def __init__(
         self,
-        s3: S3Client,
+        s3: S3Client | Callable[[], S3Client],
         bucket: str,
         sync: CatalogSync,
         ledger: Ledger,
@@ -109,8 +110,15 @@ class SnapshotJob:
         *,
         concurrency: int = 8,
     ):
-        self.s3, self.bucket, self.sync, self.ledger, self.state = s3, bucket, sync, ledger, state
+        """`s3`: a client, or a function that makes one on first use (most invocations are Distributed
+        Map batches, which read nothing from S3 unless Tweakwise rejects an item)."""
+        self._s3 = Lazy(s3)
+        self.bucket, self.sync, self.ledger, self.state = bucket, sync, ledger, state
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency))  # reused across invocations
+
+    @property
+    def s3(self) -> S3Client:
+        return self._s3.get()
 
     # -- 1. validate ----------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from .events import (
     ItemUpsert,
     error_list,
 )
+from .lazy import Lazy
 from .ledger import Ledger, body_digest
 from .state import SyncState
 
@@ -160,16 +161,14 @@ class CatalogSync:
         invocations never need it)."""
         self.client = client
         self.state = state
-        self._sqs = sqs
+        self._sqs = Lazy(sqs)
         self.dead_letter_queue_url = dead_letter_queue_url
         self.ledger = ledger
         self.categories = CategoryRefs(client)
 
     @property
     def sqs(self) -> SQSClient | None:
-        if callable(self._sqs):
-            self._sqs = self._sqs()
-        return self._sqs
+        return self._sqs.get()
 
     def apply_record(self, record: SQSRecord) -> Outcome:
         """Record handler for the batch processor: raise to have SQS deliver the record again."""
