@@ -1,6 +1,8 @@
 """The functions as Lambda runs them, on this machine: what `make importtime` and `make bench` measure.
 
-- python3.13 (the runtime's version), found by the layer's Makefile as `sam build` finds it;
+- python3.13 (the runtime's version), found by the layer's Makefile as `sam build` finds it, run from a
+  virtualenv of its own so that its site-packages is as bare as the runtime's (a .pth file there, such as
+  one this machine's sandbox writes to import certifi, would run in every process);
 - the layer built by that Makefile, for this machine's CPU (the aarch64 wheels cannot load on x86_64),
   so it holds what Lambda gets: the same packages, the bytecode, nothing of what prune.txt drops;
 - the runtime's boto3 beside it (the versions the dev lock pins), compiled as the runtime ships it;
@@ -72,7 +74,8 @@ class Tree:
         self.root = root
         self.template = load_template(root / "template.yaml")
         self.build = build
-        self.python = python313()
+        self.python = python313()  # builds the layer and the runtime's bytecode
+        self.interpreter = build / "python313" / "bin" / "python3.13"  # runs the processes: see make()
         self.layer = build / "opt" / "python"
         self.layer_without_bytecode = build / "opt-without-bytecode" / "python"
         self.runtime = build / "runtime"
@@ -109,6 +112,8 @@ class Tree:
             ]
         )
         _quiet([self.python, "-m", "compileall", "-q", "-j", "0", str(self.runtime)])
+        # The interpreter with a bare site-packages, as Lambda's (the base's .pth files are not read).
+        _quiet([self.python, "-m", "venv", "--without-pip", str(self.interpreter.parent.parent)])
         for logical, resource in self.functions().items():
             task = self.build / "task" / logical
             task.mkdir(parents=True)
@@ -170,7 +175,7 @@ class Tree:
     def process_seconds(self, code: str, env: dict[str, str]) -> float:
         """Wall time of one whole `python3.13 -s -c code` process (start, import, exit)."""
         started = time.perf_counter()
-        subprocess.run([self.python, "-s", "-c", code], env=env, check=True, capture_output=True)
+        subprocess.run([self.interpreter, "-s", "-c", code], env=env, check=True, capture_output=True)
         return time.perf_counter() - started
 
     def invoke(
@@ -199,7 +204,7 @@ class Tree:
             )
             with CpuLimit(cpu_share) as limit:
                 process = subprocess.Popen(
-                    [self.python, "-s", str(DRIVER), str(request)],
+                    [self.interpreter, "-s", str(DRIVER), str(request)],
                     env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,

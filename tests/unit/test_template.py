@@ -586,6 +586,13 @@ def test_the_worker_memory_is_a_parameter_with_the_measured_default():
     assert TEMPLATE["Globals"]["Function"]["MemorySize"] == 256
 
 
+def test_the_webhook_memory_is_a_parameter_with_the_measured_default():
+    webhook = RESOURCES["CatalogWebhookFunction"]["Properties"]
+    assert webhook["MemorySize"] == {"Ref": "WebhookMemorySize"}
+    parameter = TEMPLATE["Parameters"]["WebhookMemorySize"]
+    assert parameter["Default"] == 1024 and parameter["MinValue"] == 128  # docs/benchmarks.md, README
+
+
 def test_call_tracing_is_a_switch_and_a_proxy_url_is_never_echoed():
     variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["TRACE_CALLS"] == {"Ref": "TraceCalls"}
