@@ -22,7 +22,7 @@ import json, sys
 import app
 print(json.dumps(sorted(m for m in sys.modules if m.startswith(tuple(sys.argv[1:])))))
 """
-# The boto3 clients a handler makes at init: only those every invocation uses (each costs about 40 % of
+# The boto3 clients a handler makes at init: only those every invocation uses (each costs 20-45 % of
 # `import boto3`); the others are made on first use (tweakwise.lazy).
 CLIENTS_AT_INIT = {
     "CatalogMonitorFunction": [],

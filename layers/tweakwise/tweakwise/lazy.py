@@ -1,7 +1,7 @@
 """A value made on first use: for a boto3 client that most invocations never need.
 
-Making a boto3 client costs about 40 % of `import boto3` (docs/benchmarks.md), so a handler makes at init
-only the clients every invocation uses and leaves the others to `Lazy`."""
+Making a boto3 client costs 20-45 % of `import boto3` (docs/benchmarks.md, the floor rows), so a handler
+makes at init only the clients every invocation uses and leaves the others to `Lazy`."""
 
 from __future__ import annotations
 
