@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import py_compile
+import shutil
 import subprocess
 import sys
 
@@ -62,3 +63,24 @@ def test_the_magic_number_is_python_313s():
     code = "import importlib.util, sys; sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER)"
     magic = subprocess.run([interpreter, "-c", code], capture_output=True, check=True).stdout  # noqa: S603
     assert magic == check_layer.PYC_MAGIC_313
+
+
+def test_the_layer_build_without_python_313_says_what_to_install(tmp_path):
+    """No python3.13 on PATH and no pyenv one: the build stops before installing anything, naming the fix."""
+    layer = check_layer.ROOT / "layers" / "tweakwise"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYENV_ROOT": str(tmp_path / "pyenv")}
+    if shutil.which("python3.13", path=env["PATH"]):
+        pytest.skip("a python3.13 is on the system PATH")
+    artifacts = tmp_path / "artifacts"
+    make = shutil.which("make") or "make"
+    run = subprocess.run(  # noqa: S603 - make, our own Makefile
+        [make, "-s", "-C", str(layer), "build-TweakwiseLayer", f"ARTIFACTS_DIR={artifacts}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "no python3.13 found (PATH or pyenv); install Python 3.13" in run.stderr
+    assert "PYTHON313=/path/to/python3.13" in run.stderr
+    assert not artifacts.exists()  # nothing installed: it stopped first
