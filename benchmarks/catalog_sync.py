@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
-from lambda_like import MB_PER_VCPU, Tree, local_aws_and_tweakwise  # scripts/, beside benchmarks/
+from lambda_like import MB_PER_VCPU, Tree, cpu_share, local_aws_and_tweakwise  # scripts/, beside benchmarks/
 from shared import BENCH_ENV, write_sections  # beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def worker_throughput(root: Path) -> tuple[list[dict], str, int]:
                 resolver,
                 {**local, "WORKER_CONCURRENCY": str(concurrency), "POWERTOOLS_LOG_LEVEL": "WARNING", **extra},
             )
-            share = None if mb is None else min(1.0, mb / MB_PER_VCPU)
+            share = None if mb is None else cpu_share(mb)
             run = tree.invoke(
                 WORKER, _batches(f"r{number}", items), env, cpu_share=share, dynamodb_latency=DYNAMODB_LATENCY
             )

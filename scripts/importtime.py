@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from lambda_like import MB_PER_VCPU, ROOT, Tree, local_aws_and_tweakwise
+from lambda_like import MB_PER_VCPU, ROOT, Tree, cpu_share, local_aws_and_tweakwise
 from shared import write_sections
 
 from tweakwise_local.template import Resolver
@@ -99,8 +99,7 @@ def invocations(tree: Tree, rounds: int, resolver: Resolver, local: dict[str, st
     rows = []
     for at_memory in (False, True):
         shares = {
-            logical: min(1.0, tree.memory(logical) / MB_PER_VCPU) if at_memory else None
-            for logical in tree.functions()
+            logical: cpu_share(tree.memory(logical)) if at_memory else None for logical in tree.functions()
         }
         envs = {logical: tree.environment(logical, resolver, local) for logical in shares}
         samples: dict[str, list[tuple[float, float, float]]] = {logical: [] for logical in shares}
@@ -138,8 +137,7 @@ def memory_sizes(tree: Tree, rounds: int, resolver: Resolver, local: dict[str, s
     for _ in range(rounds):
         for size in SIZES:
             event = _event(WAITED_ON, tree, resolver)
-            share = min(1.0, size / MB_PER_VCPU)
-            run = tree.invoke(WAITED_ON, [event] * 4, envs[size], cpu_share=share)
+            run = tree.invoke(WAITED_ON, [event] * 4, envs[size], cpu_share=cpu_share(size))
             first, *warm = run["invocations_ms"]
             samples[size].append((run["init_ms"] + first, statistics.median(warm)))
     for size in SIZES:
@@ -147,13 +145,17 @@ def memory_sizes(tree: Tree, rounds: int, resolver: Resolver, local: dict[str, s
         template = ", the template's" if size == tree.memory(WAITED_ON) else ""
         rows.append(
             [
-                f"{size} MB ({min(1.0, size / MB_PER_VCPU):.2f} CPU){template}",
+                f"{size} MB ({cpu_share(size):.2f} CPU){template}",
                 f"{cold:.0f}",
                 f"{warm:.1f}",
                 f"{size * warm / 1000:.1f}",
             ]
         )
     return rows
+
+
+def _table(rows: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| process | median ms | x `import boto3` | without the layer's bytecode, ms | bytecode saves (x) |",
         "|---|---|---|---|---|",
-        *["| " + " | ".join(str(c) for c in row) + " |" for row in import_rows],
+        *_table(import_rows),
         "",
         f"Target: every handler at most {TARGET}x `import boto3`; the slowest is at {worst:.2f}x. A handler "
         "makes at init the boto3 clients every invocation uses (the first request needs them anyway): the "
@@ -196,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| function | CPU | init ms | first invocation ms | init + first ms | second invocation ms |",
         "|---|---|---|---|---|---|",
-        *["| " + " | ".join(str(c) for c in row) + " |" for row in invoke_rows],
+        *_table(invoke_rows),
         "",
         f"{WAITED_ON}, the one function a caller waits on (the shop's webhook sender), at other memory "
         "sizes: cold (init + first invocation) and warm (the median of the next three), and what a warm "
@@ -204,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| memory (CPU share) | init + first ms | warm ms | warm MB-s |",
         "|---|---|---|---|",
-        *["| " + " | ".join(str(c) for c in row) + " |" for row in size_rows],
+        *_table(size_rows),
         "",
     ]
     write_sections(["Cold starts"], "\n".join(lines))

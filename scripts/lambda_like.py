@@ -42,6 +42,11 @@ MB_PER_VCPU = 1769  # Lambda: a function at 1,769 MB has one vCPU's worth of CPU
 CGROUP = Path("/sys/fs/cgroup/cpu")
 
 
+def cpu_share(memory_mb: int) -> float:
+    """The share of one CPU Lambda gives a function of this memory size."""
+    return min(1.0, memory_mb / MB_PER_VCPU)
+
+
 def python313() -> str:
     found = subprocess.run(
         ["make", "-s", "-C", str(ROOT / "layers" / "tweakwise"), "python313"],
