@@ -188,7 +188,9 @@ def test_a_signature_must_match_one_of_the_keys_exactly():
     good = sign(SIGNING_SECRET, now, body)
     keys = [b"other-key-0123456789", SIGNING_SECRET.encode()]
     assert _refusal(keys, {"x-signature-timestamp": str(now), "x-signature": good}, body, now) is None
-    for bad in (good[:-1], good + "0", good.upper(), " " + good[7:]):
+    upper_hex = "sha256=" + good[7:].upper()  # .NET's Convert.ToHexString
+    assert _refusal(keys, {"x-signature-timestamp": str(now), "x-signature": upper_hex}, body, now) is None
+    for bad in (good[:-1], good + "0", good.upper(), " " + good[7:], "SHA256=" + good[7:]):
         headers = {"x-signature-timestamp": str(now), "x-signature": bad}
         assert _refusal(keys, headers, body, now) is not None, bad
     refusal = _refusal([], {"x-signature-timestamp": str(now), "x-signature": good}, body, now)
