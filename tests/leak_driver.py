@@ -29,8 +29,10 @@ from conftest import (
 )
 from tweakwise_local.provision import create_table
 
+# What Lambda's runtime client (awslambdaric's _setup_logging) does with AWS_LAMBDA_LOG_FORMAT=JSON and
+# AWS_LAMBDA_LOG_LEVEL=DEBUG: one handler on the root logger, and the root logger at DEBUG.
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
-logging.getLogger().setLevel(logging.DEBUG)
+logging.getLogger().setLevel("DEBUG")
 
 
 def invoke(module, event: dict) -> None:
@@ -52,6 +54,10 @@ def main(api_url: str) -> None:
         dlq = sqs.create_queue(QueueName="catalog-dlq.fifo", Attributes=fifo)["QueueUrl"]
         create_table(boto3.client("dynamodb", region_name=REGION), "sync-state", "SYNC_STATE_TABLE")
         create_table(boto3.client("dynamodb", region_name=REGION), "ledger", "LEDGER_TABLE")
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="snapshots", CreateBucketConfiguration={"LocationConstraint": REGION})
+        line = {"type": "item", "item": {"id": "A", "name": "A", "price": 1, "stock": 1}}
+        s3.put_object(Bucket="snapshots", Key="snapshots/c.jsonl", Body=json.dumps(line).encode())
         env = {
             "TWEAKWISE_SECRET_ID": SECRET_ID,
             "TWEAKWISE_API_URL": api_url,
@@ -60,6 +66,7 @@ def main(api_url: str) -> None:
             "SYNC_STATE_TABLE": "sync-state",
             "LEDGER_TABLE": "ledger",
             "DEAD_LETTER_QUEUE_URL": dlq,
+            "SNAPSHOT_BUCKET": "snapshots",
             "TRACE_CALLS": "true",  # the X-Ray SDK's documents are checked too
         }
         os.environ.update(env)
@@ -92,6 +99,18 @@ def main(api_url: str) -> None:
             QueueUrl=dlq, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
         ).get("Messages", []):
             print("DEAD-LETTER", json.dumps(message, default=str))
+
+        snapshot = load_handler("catalog_snapshot")
+        execution = "arn:aws:states:eu-west-1:123456789012:execution:snapshots:leak"
+        upload = {"detail": {"bucket": {"name": "snapshots"}, "object": {"key": "snapshots/c.jsonl"}}}
+        found = snapshot.lambda_handler(
+            {"action": "validate", "input": upload, "execution": execution}, LambdaContext(timeout=20)
+        )
+        print("RESULT", json.dumps(found, default=str))
+        step = {"snapshot": found["snapshot"], "run": found["run"], "takenAt": found["takenAt"]}
+        invoke(snapshot, {"Items": [line["item"]], "BatchInput": {"action": "apply", **step}})
+        invoke(snapshot, {"action": "finish", "execution": execution, "outcome": "failed", **step,
+                          "started": found["takenAt"], "reason": "leak test"})
 
 
 if __name__ == "__main__":

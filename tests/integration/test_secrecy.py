@@ -21,8 +21,13 @@ import pytest
 from conftest import ACCESS_TOKEN, INSTANCE_KEY, ROOT, SIGNING_SECRET, TASKS
 from tweakwise import secrecy
 
+# The function role's credentials, as Lambda puts them in the environment: botocore signs every AWS call
+# with them, and its signer logs the canonical request (the session token among its headers) at DEBUG.
+AWS_SECRET_ACCESS_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYLEAKTESTKEY"
+AWS_SESSION_TOKEN = "IQoJb3JpZ2luX2VjLEAKTEST-session-token-0123456789abcdef"
 SECRETS = {"access token": ACCESS_TOKEN, "instance key": INSTANCE_KEY, "signing secret": SIGNING_SECRET}
 SECRETS.update({f"task GUID {name}": guid for name, guid in TASKS.items()})
+SECRETS.update({"AWS secret access key": AWS_SECRET_ACCESS_KEY, "AWS session token": AWS_SESSION_TOKEN})
 
 
 class EchoHandler(BaseHTTPRequestHandler):
@@ -130,6 +135,9 @@ def _run_driver(api_url: str, daemon: XrayDaemon) -> str:
             "TWEAKWISE_READ_TIMEOUT": "0.3",
             "TWEAKWISE_CONNECT_TIMEOUT": "0.3",
             "TWEAKWISE_MAX_RETRIES": "2",
+            "AWS_ACCESS_KEY_ID": "ASIALEAKTESTKEYID0001",
+            "AWS_SECRET_ACCESS_KEY": AWS_SECRET_ACCESS_KEY,
+            "AWS_SESSION_TOKEN": AWS_SESSION_TOKEN,
         }
     )
     done = subprocess.run(  # noqa: S603 - our own driver
@@ -162,6 +170,8 @@ def test_no_secret_in_logs_metrics_traces_or_dead_letters(kind):
     traces = "\n".join(daemon.documents)
     # The run did happen, with debug logs, failures, traces of Tweakwise calls and a dead letter.
     assert "DEBUG" in output
+    assert "botocore.hooks DEBUG" in output  # botocore logged at DEBUG: its quiet loggers were tried
+    assert '"itemsKey": "runs/c-' in output  # the snapshot function ran too (six functions)
     assert "ERROR" in output
     assert '"namespace": "remote"' in traces or '"namespace":"remote"' in traces
     assert "/task/trigger/{instance_key}/{task_guid}" in traces

@@ -23,14 +23,20 @@ TRACER_PATCH_MODULES = ("botocore",)
 # A tuple replaced whole, so readers in other threads never see it change under them.
 _known: tuple[str, ...] = ()
 
-# At DEBUG, botocore logs GetSecretValue answers (the token, the signing keys). urllib3 logs request URLs
-# (instance key and task GUIDs in /task/... paths) at DEBUG, and at WARNING when it retries or a header
-# is malformed. Those loggers are held above what any log level setting lets through; the client logs
-# every call itself, with the secret parts of the path shown as {instance_key} and {task_guid}.
+# At DEBUG, botocore logs GetSecretValue answers (the token, the signing keys), and its signer logs each
+# canonical request, the function role's x-amz-security-token among its headers (Lambda's runtime puts
+# the root logger at DEBUG when AWS_LAMBDA_LOG_LEVEL says so). urllib3 logs request URLs (instance key
+# and task GUIDs in /task/... paths) at DEBUG, and at WARNING when it retries or a header is malformed.
+# Those loggers are held above what any log level setting lets through, whatever the root logger's
+# level; the client logs every call itself, with the secret parts of the path shown as {instance_key}
+# and {task_guid}.
 QUIET_LOGGERS = {
     "botocore.parsers": logging.INFO,
     "botocore.endpoint": logging.INFO,
     "botocore.httpchecksum": logging.INFO,
+    "botocore.auth": logging.INFO,
+    "botocore.credentials": logging.INFO,
+    "botocore.utils": logging.INFO,  # the credential and metadata providers' answers
     "urllib3": logging.CRITICAL + 1,
 }
 
