@@ -404,7 +404,7 @@ def test_the_stale_guard_expires_after_its_ttl(catalog_aws, worker, monkeypatch)
 def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise, monkeypatch, tweakwise_log):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
     tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json(
-        {"Message": "x" * 3000}, status=400
+        {"Message": "x" * 3000, "Errors": [{"Error": "y" * 3000}] * 10}, status=400
     )
     assert worker.lambda_handler(_records(_upsert("e-bad", "BAD")), LambdaContext()) == {
         "batchItemFailures": []
@@ -412,6 +412,8 @@ def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise
     [parked] = drain(catalog_aws["sqs"], catalog_aws["dlq"])
     reason = parked["MessageAttributes"]["ErrorReason"]["StringValue"]
     assert len(reason) == 1000 and reason.startswith("Tweakwise PATCH /item/BAD answered 400: xxx")
+    assert "x" * 300 + "; " not in reason and "x" * 299 + "…; yyy" in reason  # each text cut at 300
+    assert reason.endswith("…")
     assert any(
         m.startswith(
             "Rejected item.upsert e-bad (message m-0), moved to the dead-letter queue: Tweakwise PATCH"

@@ -507,3 +507,29 @@ def test_every_field_of_an_error_is_scrubbed(tweakwise, make_client):
     for text in (str(error), error.detail, error.message, *error.errors, *map(str, error.args)):
         assert INSTANCE_KEY not in text and ACCESS_TOKEN not in text and IMPORT_GUID not in text
         assert "***" in text
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["plain text", "json"])
+def test_an_echoed_token_is_masked_before_the_answer_is_cut_wherever_it_straddles_the_cut(
+    tweakwise, make_client, as_json
+):
+    from tweakwise.client import MAX_DETAIL
+
+    client = make_client()  # the first call reads the secret: its token is known from then on
+    filler = "=" * MAX_DETAIL  # shares no 4 characters with the token
+    seen = []
+    for before in range(MAX_DETAIL - len(ACCESS_TOKEN) + 1, MAX_DETAIL + 1):
+        text = filler[:before] + ACCESS_TOKEN + filler
+        tweakwise.clear()
+        if as_json:
+            body = {"Message": text, "Errors": [{"Error": text}, text]}
+            tweakwise.expect_request("/item", method="POST").respond_with_json(body, status=400)
+        else:
+            tweakwise.expect_request("/item", method="POST").respond_with_data(text, status=400)
+        with pytest.raises(errors.RejectedError) as caught:
+            client.create_item({})
+        seen.append(str(caught.value))
+    assert len(seen) == len(ACCESS_TOKEN)
+    pieces = {ACCESS_TOKEN[i : i + 4] for i in range(len(ACCESS_TOKEN) - 3)}
+    for shown in seen:
+        assert not [piece for piece in pieces if piece in shown], shown

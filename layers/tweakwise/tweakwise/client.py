@@ -12,6 +12,7 @@ from urllib.parse import quote, urlsplit
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
+from . import secrecy
 from .credentials import Credentials, SecretCredentials
 from .errors import (
     ApiError,
@@ -36,6 +37,9 @@ DEADLINE_MARGIN = 1.0
 SECRET_PATH_PARAMS = frozenset({"instance_key", "task_guid"})
 # The credentials were refused: the token may have been rotated.
 _REFUSED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
+# What is kept of a Tweakwise 400 answer: each text at most this long, at most this many errors.
+MAX_DETAIL = 300
+MAX_ERRORS = 20
 
 
 def render_path(template: str, **params: Any) -> tuple[str, str]:
@@ -372,21 +376,23 @@ def _upsert(patch: Any, create: Any) -> str:
 
 
 def _validation_details(response: requests.Response) -> tuple[str, list[str]]:
-    """Tweakwise's 400 body: {"Message": str, "Errors": [{"Error": str}]} (keys in any case)."""
+    """Tweakwise's 400 body: {"Message": str, "Errors": [{"Error": str}]} (keys in any case), each text
+    scrubbed of secret values and then cut (`secrecy.clip`), at most MAX_ERRORS of them."""
     try:
         payload = response.json()
     except ValueError:
-        return (response.text[:300].strip(), [])
+        return (secrecy.clip(response.text.strip(), MAX_DETAIL), [])
     if not isinstance(payload, dict):
         return ("", [])
     lowered = {str(k).lower(): v for k, v in payload.items()}
     message = lowered.get("message") or ""
     errors: list[str] = []
-    for entry in lowered.get("errors") or []:
+    entries = lowered.get("errors")
+    for entry in entries[:MAX_ERRORS] if isinstance(entries, list) else []:
         if isinstance(entry, dict):
             text = next((v for k, v in entry.items() if str(k).lower() == "error"), None)
             if text:
-                errors.append(str(text))
+                errors.append(secrecy.clip(str(text), MAX_DETAIL))
         elif isinstance(entry, str):
-            errors.append(entry)
-    return (str(message), errors)
+            errors.append(secrecy.clip(entry, MAX_DETAIL))
+    return (secrecy.clip(str(message), MAX_DETAIL), errors)

@@ -74,4 +74,11 @@ def scrub(text: str) -> str:
     return _GUID.sub(MASK, text)
 
 
+def clip(text: str, limit: int) -> str:
+    """Foreign text made safe to keep: scrubbed, then cut to `limit` characters. Never the other way
+    round: a secret cut in two no longer matches its value, and its first part would be kept."""
+    text = scrub(text)
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
 quiet_loggers()

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
+from . import secrecy
 from .client import TweakwiseClient
 from .errors import (
     NotFoundError,
@@ -274,7 +275,7 @@ class CatalogSync:
             MessageGroupId=attributes.message_group_id or record.message_id,
             MessageDeduplicationId=attributes.message_deduplication_id or record.message_id,
             MessageAttributes={
-                "ErrorReason": {"DataType": "String", "StringValue": reason[:1000]},
+                "ErrorReason": {"DataType": "String", "StringValue": secrecy.clip(reason, 1000)},
                 "EventType": {"DataType": "String", "StringValue": event_type},
                 "SourceMessageId": {"DataType": "String", "StringValue": record.message_id},
             },

@@ -99,7 +99,7 @@ class TaskStatus:
 
     def shown(self) -> str:
         """The raw answer for a log line: scrubbed of secret values (it may echo the GUID), and short."""
-        return secrecy.scrub(json.dumps(self.raw, default=str))[:300]
+        return secrecy.clip(json.dumps(self.raw, default=str), 300)
 
 
 def parse_task_status(payload: Any) -> TaskStatus:
