@@ -109,8 +109,17 @@ def main(api_url: str) -> None:
         print("RESULT", json.dumps(found, default=str))
         step = {"snapshot": found["snapshot"], "run": found["run"], "takenAt": found["takenAt"]}
         invoke(snapshot, {"Items": [line["item"]], "BatchInput": {"action": "apply", **step}})
-        invoke(snapshot, {"action": "finish", "execution": execution, "outcome": "failed", **step,
-                          "started": found["takenAt"], "reason": "leak test"})
+        invoke(
+            snapshot,
+            {
+                "action": "finish",
+                "execution": execution,
+                "outcome": "failed",
+                **step,
+                "started": found["takenAt"],
+                "reason": "leak test",
+            },
+        )
 
 
 if __name__ == "__main__":
