@@ -17,6 +17,7 @@ SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "snapshot-line.s
 
 def schema() -> dict:
     document = SNAPSHOT_LINE_ADAPTER.json_schema()
+    document.pop("discriminator", None)  # OpenAPI's keyword, not JSON Schema's: "oneOf" says it all
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "One line of a Tweakwise bundle whole-catalog snapshot (JSON Lines)",

@@ -62,6 +62,104 @@ def test_the_schema_refuses_what_the_models_refuse():
     ]
 
 
+def _category(ref, **fields) -> dict:
+    return {"type": "category", "category": {"id": ref, "name": "C", **fields}}
+
+
+def _attributes(**values) -> dict:
+    return _item("A", attributes=values)
+
+
+SCHEMA_CASES = {
+    # name: (line, valid by both the models and the schema)
+    "item, fields given": (
+        _item("A", brand="B", groupCode="G", image="", url="u", categories=[1, "k"]),
+        True,
+    ),
+    "price 0": (_item("A", price=0), True),
+    "price 10^12": (_item("A", price=10**12), True),
+    "price 89.95": (_item("A", price=89.95), True),
+    "price -5": (_item("A", price=-5), False),
+    "price 1e15": (_item("A", price=1e15), False),
+    "price a 400-digit integer": (_item("A", price=10**400), False),
+    "price as text": (_item("A", price="5"), False),
+    "price true": (_item("A", price=True), False),
+    "stock 2^31": (_item("A", stock=2**31), False),
+    "stock as text": (_item("A", stock="3"), False),
+    "name empty": (_item("A", name=""), False),
+    "name 500": (_item("A", name="n" * 500), True),
+    "name 501": (_item("A", name="n" * 501), False),
+    "name with BEL": (_item("A", name="a\u0007b"), False),
+    "name with DEL": (_item("A", name="a\u007fb"), False),
+    "item id '.'": (_item("."), False),
+    "item id '..'": (_item(".."), False),
+    "item id 'a/..'": (_item("a/.."), True),
+    "item id with LF": (_item("a\nb"), False),
+    "item id numeric": ({"type": "item", "item": {"id": 5, "name": "N", "price": 1, "stock": 1}}, False),
+    "extra field": (_item("A", colour="red"), False),
+    "no name": ({"type": "item", "item": {"id": "A", "price": 1, "stock": 1}}, False),
+    "type Item": ({"type": "Item", "item": _item("A")["item"]}, False),
+    "attribute list": (_attributes(size=["40", "41"]), True),
+    "attribute value with tab and LF": (_attributes(care="a\tb\nc"), True),
+    "attribute value with NUL": (_attributes(care="a\u0000b"), False),
+    "attribute value with U+FFFE": (_attributes(care="a\ufffeb"), False),
+    "attribute value 401": (_attributes(care="v" * 401), False),
+    "attribute name with LF": (_attributes(**{"a\nb": "v"}), False),
+    "category id 0": (_category(0), True),
+    "category id -1": (_category(-1), False),
+    "category id 2^31": (_category(2**31), False),
+    "category key 50": (_category("k" * 50), True),
+    "category key 51": (_category("k" * 51), False),
+    "category parent '..'": (_category("k", parents=[".."]), False),
+    "category rank as text": (_category("k", rank="1"), False),
+    "header": ({"type": "snapshot", "takenAt": "2026-11-28T03:00:00Z"}, True),
+    "header with offset": ({"type": "snapshot", "takenAt": "2026-11-28T03:00:00.5+01:00"}, True),
+    "header without time zone": ({"type": "snapshot", "takenAt": "2026-11-28T03:00:00"}, False),
+    "header not a date": ({"type": "snapshot", "takenAt": "yesterday"}, False),
+    "header with extra field": ({"type": "snapshot", "takenAt": "2026-11-28T03:00:00Z", "x": 1}, False),
+}
+
+
+@pytest.mark.parametrize("case", SCHEMA_CASES)
+def test_the_schema_and_the_models_agree_line_by_line(case):
+    """Any standard JSON Schema validator gives a line the verdict the bundle gives it."""
+    line, valid = SCHEMA_CASES[case]
+    schema = json.loads((ROOT / "docs" / "snapshot-line.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    by_schema = jsonschema.Draft202012Validator(schema).is_valid(line)
+    by_models = _check([line], 100)[0].invalid == 0
+    assert (by_schema, by_models) == (valid, valid)
+
+
+def test_the_schema_uses_only_standard_keywords():
+    known = set(jsonschema.Draft202012Validator.VALIDATORS) | {
+        "$schema",
+        "$defs",
+        "$ref",
+        "title",
+        "description",
+        "default",
+        "discriminator",
+        "format",
+    }
+
+    def keywords(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield key
+                if key in ("properties", "$defs"):
+                    for child in value.values():
+                        yield from keywords(child)
+                elif key not in ("const", "enum", "default"):
+                    yield from keywords(value)
+        elif isinstance(node, list):
+            for child in node:
+                yield from keywords(child)
+
+    schema = json.loads((ROOT / "docs" / "snapshot-line.schema.json").read_text())
+    assert set(keywords(schema)) - known == set()
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_lines_are_read_in_chunks_gzip_or_plain(monkeypatch, compress):
     monkeypatch.setattr(snapshot_lines, "CHUNK", 7)  # lines cross chunk boundaries

@@ -20,6 +20,7 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -62,17 +63,55 @@ def _addressable(value: str) -> str:
 
 # Free text holds any character SQS can carry; a line (name, id, key, URL) no control character at all.
 TEXT, LINE, ADDRESSABLE = AfterValidator(_text), AfterValidator(_line), AfterValidator(_addressable)
-EventId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128), LINE]
-ItemId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=100), LINE, ADDRESSABLE]
-CategoryKey = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=50), LINE, ADDRESSABLE]
-Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=500), LINE]
-Url = Annotated[str, StringConstraints(strict=True, max_length=500), LINE]
-Brand = Annotated[str, StringConstraints(strict=True, max_length=250), LINE]
-GroupCode = Annotated[str, StringConstraints(strict=True, max_length=100), LINE]
-AttributeValue = Annotated[str, StringConstraints(strict=True, max_length=400), TEXT]
+# The same rules in the JSON Schema of a snapshot line (docs/snapshot-line.schema.json): standard keywords
+# only, so any JSON Schema validator refuses what the models refuse.
+_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\ufffe\\uffff]*$"
+_TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\ufffe\\uffff]*$"
+
+
+def _string_schema(
+    min_length: int, max_length: int, *, text: bool = False, addressable: bool = False
+) -> dict[str, Any]:
+    """A string type's JSON Schema: its lengths, the characters it refuses, "." and ".." when refused."""
+    schema: dict[str, Any] = {"type": "string", "minLength": min_length, "maxLength": max_length}
+    if not min_length:
+        del schema["minLength"]
+    schema["pattern"] = _TEXT_PATTERN if text else _LINE_PATTERN
+    if addressable:
+        schema["not"] = {"enum": [".", ".."]}
+    return schema
+
+
+def _json_schema(min_length: int, max_length: int, *, text: bool = False, addressable: bool = False) -> Any:
+    return WithJsonSchema(_string_schema(min_length, max_length, text=text, addressable=addressable))
+
+
+def _strict(min_length: int, max_length: int) -> StringConstraints:
+    return StringConstraints(strict=True, min_length=min_length or None, max_length=max_length)
+
+
+EventId = Annotated[str, _strict(1, 128), LINE, _json_schema(1, 128)]
+ItemId = Annotated[str, _strict(1, 100), LINE, ADDRESSABLE, _json_schema(1, 100, addressable=True)]
+CategoryKey = Annotated[str, _strict(1, 50), LINE, ADDRESSABLE, _json_schema(1, 50, addressable=True)]
+Name = Annotated[str, _strict(1, 500), LINE, _json_schema(1, 500)]
+Url = Annotated[str, _strict(0, 500), LINE, _json_schema(0, 500)]
+Brand = Annotated[str, _strict(0, 250), LINE, _json_schema(0, 250)]
+GroupCode = Annotated[str, _strict(0, 100), LINE, _json_schema(0, 100)]
+AttributeValue = Annotated[str, _strict(0, 400), TEXT, _json_schema(0, 400, text=True)]
 CategoryId = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 CategoryRef = CategoryId | CategoryKey  # numeric Tweakwise id, or the shop's own key
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
+_VALUE_SCHEMA = _string_schema(0, 400, text=True)
+Attributes = Annotated[
+    dict[Name, AttributeValue | list[AttributeValue]],
+    WithJsonSchema(  # pydantic would turn the name's pattern into patternProperties, which refuse nothing
+        {
+            "type": "object",
+            "propertyNames": _string_schema(1, 500),
+            "additionalProperties": {"anyOf": [_VALUE_SCHEMA, {"type": "array", "items": _VALUE_SCHEMA}]},
+        }
+    ),
+]
 
 
 def _bounded_int(value: Any) -> Any:
@@ -83,7 +122,10 @@ def _bounded_int(value: Any) -> Any:
 
 
 Price = Annotated[
-    StrictInt | StrictFloat, BeforeValidator(_bounded_int), Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)
+    StrictInt | StrictFloat,
+    BeforeValidator(_bounded_int),
+    Field(ge=0, le=MAX_PRICE, allow_inf_nan=False),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": MAX_PRICE}),
 ]
 
 _RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})")
@@ -101,7 +143,13 @@ def _not_future(value: datetime) -> datetime:
     return value
 
 
-OccurredAt = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_not_future)]
+OccurredAt = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_not_future),
+    # Not expressible in JSON Schema: at most MAX_FUTURE_SECONDS ahead of the bundle's clock.
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": f"^{_RFC3339.pattern}$"}),
+]
 
 
 class _Model(BaseModel):
@@ -119,7 +167,7 @@ class Item(_Model):
     image: Url | None = None
     url: Url | None = None
     categories: list[CategoryRef] | None = None
-    attributes: dict[Name, AttributeValue | list[AttributeValue]] | None = None
+    attributes: Attributes | None = None
 
 
 class Category(_Model):
