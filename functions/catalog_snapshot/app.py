@@ -13,7 +13,7 @@ from tweakwise.client import TweakwiseClient
 from tweakwise.ledger import Ledger
 from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings, SnapshotSettings
-from tweakwise.snapshot import SnapshotJob, object_key
+from tweakwise.snapshot import SnapshotJob, not_a_step, object_key
 from tweakwise.state import SyncState
 from tweakwise.sync import CatalogSync
 
@@ -40,8 +40,8 @@ job = SnapshotJob(
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context) -> dict:
     client.set_deadline(context)
-    step = event.get("BatchInput", event)
-    action = step.get("action")
+    step = event.get("BatchInput", event) if isinstance(event, dict) else {}
+    action = step.get("action") if isinstance(step, dict) else None
     if action == "validate":
         found = job.validate(
             object_key(event["input"], settings.bucket),
@@ -77,9 +77,7 @@ def lambda_handler(event: dict, context) -> dict:
             return _finish(step)
         finally:
             metrics.flush_metrics()  # only this step counts: the others publish no metric
-    raise ValueError(
-        f"Unknown snapshot action {action!r}: validate, categories, apply, delete, orphans, finish"
-    )
+    raise not_a_step(event, settings.bucket)
 
 
 def _finish(step: dict) -> dict:

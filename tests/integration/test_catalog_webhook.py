@@ -242,6 +242,28 @@ def test_other_routes_are_404(webhook):
     assert webhook.module.lambda_handler(event, LambdaContext())["statusCode"] == 404
 
 
+@pytest.mark.parametrize("version", ["REST API", "HTTP API 1.0"])
+def test_a_rest_api_event_is_named_for_what_it_is(webhook, catalog_aws, version, tweakwise_log):
+    body = json.dumps({"events": [_upsert()]})
+    event = {  # API Gateway's payload format 1.0, as a REST API (or an HTTP API set to 1.0) sends it
+        "resource": "/webhooks/catalog",
+        "path": "/webhooks/catalog",
+        "httpMethod": "POST",
+        "headers": signed_headers(body.encode()),
+        "requestContext": {"resourcePath": "/webhooks/catalog", "httpMethod": "POST", "stage": "prod"},
+        "body": body,
+        "isBase64Encoded": False,
+    }
+    if version == "HTTP API 1.0":
+        event["version"] = "1.0"
+    answer = webhook.module.lambda_handler(event, LambdaContext())
+    assert answer["statusCode"] == 500  # the sender keeps its events and retries
+    message = json.loads(answer["body"])["message"]
+    assert "expects an API Gateway HTTP API event (payload format 2.0" in message
+    assert "got a REST API or payload format 1.0 event" in message
+    assert message in tweakwise_log and _queued(catalog_aws) == []
+
+
 # -- properties: no body, header set or size makes it answer 5xx; a rejected request queues nothing ------
 
 header_values = st.one_of(st.none(), st.text(max_size=80), st.sampled_from(["sha256=", "0", "-1", "9" * 20]))

@@ -338,3 +338,33 @@ def test_a_delete_tweakwise_refuses_is_reported_and_tried_again_next_time(stack,
     monkeypatch.setattr(stack.sandbox, "_answer", answer)
     execution, report = stack.apply(catalog(19), name="smaller-again.jsonl")
     assert report["deleted"] == 1 and "SKU-19" not in stack.sandbox.items
+
+
+S3_NOTIFICATION = {  # an S3 event notification, as AWS documents it (shortened)
+    "Records": [
+        {
+            "eventVersion": "2.1",
+            "eventSource": "aws:s3",
+            "awsRegion": "eu-west-1",
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "s3SchemaVersion": "1.0",
+                "bucket": {"name": "shop-snapshots", "arn": "arn:aws:s3:::shop-snapshots"},
+                "object": {"key": "snapshots/catalog.jsonl.gz", "size": 1024, "eTag": "0123456789abcdef"},
+            },
+        }
+    ]
+}
+
+
+@pytest.mark.parametrize("kind", ["S3 notification", "EventBridge Object Created"])
+def test_an_s3_event_sent_to_the_function_says_it_is_a_step_and_how_to_start_one(stack, kind):
+    event = S3_NOTIFICATION if kind == "S3 notification" else s3_event(stack.bucket, "snapshots/c.jsonl")
+    with pytest.raises(Exception, match="runs the steps of the snapshot state machine") as refused:
+        stack.functions["CatalogSnapshotFunction"].invoke(event)
+    message = str(refused.value)
+    assert type(refused.value).__name__ == "SnapshotInputError"
+    assert "got an S3 event" in message and f"upload it under s3://{stack.bucket}/snapshots/" in message
+    assert "aws stepfunctions start-execution --state-machine-arn <SnapshotStateMachineArn output>" in message
+    with pytest.raises(Exception, match=r"Unknown snapshot step 'apply-all' \(one of validate, "):
+        stack.functions["CatalogSnapshotFunction"].invoke({"action": "apply-all"})

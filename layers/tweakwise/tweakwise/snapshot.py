@@ -73,6 +73,36 @@ def object_key(execution_input: dict[str, Any], bucket: str) -> str:
     return key
 
 
+STEPS = ("validate", "categories", "apply", "delete", "orphans", "finish")
+
+
+def not_a_step(event: Any, bucket: str) -> SnapshotInputError:
+    """What the snapshot function says of an event that is no step of its state machine (an S3
+    notification or EventBridge event sent to it straight, a test event typed by hand)."""
+    start = {"detail": {"bucket": {"name": bucket}, "object": {"key": f"{SNAPSHOTS_PREFIX}<file>"}}}
+    how = (
+        f"to apply a snapshot, upload it under s3://{bucket}/{SNAPSHOTS_PREFIX} (the rule "
+        "SnapshotUploadedRule starts the state machine), or start the state machine yourself: aws "
+        "stepfunctions start-execution --state-machine-arn <SnapshotStateMachineArn output> --input "
+        f"'{json.dumps(start)}'"
+    )
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(event, dict) and (
+        event.get("source") == "aws.s3"
+        or (isinstance(records, list) and any(isinstance(r, dict) and "s3" in r for r in records))
+    ):
+        return SnapshotInputError(
+            "This function runs the steps of the snapshot state machine (SnapshotStateMachine) and got "
+            f"an S3 event, which only the state machine is started with: {how}"
+        )
+    step = event.get("BatchInput", event) if isinstance(event, dict) else None
+    action = step.get("action") if isinstance(step, dict) else None
+    return SnapshotInputError(
+        f"Unknown snapshot step {action!r} (one of {', '.join(STEPS)}): this function runs the steps of "
+        f"the snapshot state machine (SnapshotStateMachine); {how}"
+    )
+
+
 def snapshot_id(key: str, etag: str) -> str:
     """A snapshot's id: its file name and a piece of its ETag (the same upload, the same id)."""
     name = key.rsplit("/", 1)[-1].removesuffix(".gz").removesuffix(".jsonl").removesuffix(".json")

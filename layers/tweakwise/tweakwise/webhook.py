@@ -302,13 +302,23 @@ def handle_webhook(request: WebhookRequest, verifier: Verifier, sqs: SQSClient, 
 
 
 WEBHOOK_ROUTE = ("POST", "/webhooks/catalog")  # template.yaml: the function's one HttpApi route
+MISWIRED = (
+    "The catalog webhook expects an API Gateway HTTP API event (payload format 2.0, as template.yaml's "
+    "CatalogApi sends); it got a REST API or payload format 1.0 event. Route POST /webhooks/catalog "
+    "to it through the template's HTTP API, or set the integration's payload format version to 2.0"
+)
 
 
 def http_response(event: Mapping[str, Any], verifier: Verifier, sqs: SQSClient, queue_url: str) -> dict:
     """API Gateway's event to `handle_webhook` and its answer to the HTTP response. Anything unexpected
     is logged and answered 503 (retry the same request), never with a stack trace."""
     http = event.get("requestContext", {}).get("http", {})
-    if (http.get("method"), event.get("rawPath")) != WEBHOOK_ROUTE:
+    if not http and ("httpMethod" in event or event.get("version") == "1.0"):
+        # A deployment fault, not the sender's: 500, so the sender keeps its events and retries them
+        # once the function sits behind the template's HTTP API again.
+        logger.error(MISWIRED)
+        answer = Answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"message": MISWIRED})
+    elif (http.get("method"), event.get("rawPath")) != WEBHOOK_ROUTE:
         answer = Answer(
             HTTPStatus.NOT_FOUND, {"message": "Not found; POST catalog events to /webhooks/catalog"}
         )
