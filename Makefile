@@ -14,6 +14,9 @@ CHECKOV_VERSION := 3.3.30
 SCHEMATHESIS_VERSION := 4.32.5
 MUTMUT_VERSION := 3.8.1
 FUZZ_EXAMPLES ?= 150
+# Schemathesis' seed (empty: the fixed one, so every run generates the same requests); any seed passes.
+FUZZ_SEED ?=
+export FUZZ_SEED
 # This machine's pip config names local wheel folders that may be absent: hide that noise only.
 QUIET_PIP := 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
@@ -27,7 +30,7 @@ EVENT ?= events/catalog_monitor.json
 .PHONY: tests integration e2e lock mutation fuzz faults run snapshot help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench bench-snapshot clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 # The dev environment installs exactly requirements-dev.lock, then this project (both packages) editable.
 $(VENV)/.ok: pyproject.toml requirements-dev.lock
@@ -74,6 +77,8 @@ setup: ## Create the four virtualenvs (in parallel)
 	@$(MAKE) --no-print-directory -j4 $(VENV)/.ok $(SAM_VENV)/.ok $(CHECKOV_VENV)/.ok $(FUZZ_VENV)/.ok
 
 test: setup ## Everything CI runs: lint, all tests with coverage, the webhook fuzz, template linters, sam build + layer check
+	@# sam build needs a python3.13 (Lambda's runtime): say so before ten minutes of tests, not after
+	@$(MAKE) --no-print-directory -s -C layers/tweakwise python313 >/dev/null
 	@$(MAKE) --no-print-directory lint tests fuzz cfn-lint validate checkov build check-build
 	@echo "make test: all checks passed"
 
@@ -138,14 +143,15 @@ FAULT_ITEMS ?= 1000
 faults: $(VENV)/.ok ## 1,000 items through webhook, queue and worker against a sandbox answering 429/503
 	$(VENV)/bin/python benchmarks/fault_run.py $(FAULT_ITEMS)
 
-API_PORT ?= 3000
+# Empty: `make run` takes 3000, `make snapshot` the port of the one `make run` of this checkout running.
+API_PORT ?=
 SANDBOX_FAULTS ?=
 SANDBOX_FAIL_TASKS ?=
 export SANDBOX_FAIL_TASKS
 run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, worker, schedules, Tweakwise sandbox
-	$(VENV)/bin/python -m tweakwise_local.run --api-port $(API_PORT) --faults "$(SANDBOX_FAULTS)"
+	$(VENV)/bin/python -m tweakwise_local.run $(if $(API_PORT),--api-port $(API_PORT)) --faults "$(SANDBOX_FAULTS)"
 
 FILE ?=
 ALLOW_MASS_DELETE ?=
 snapshot: $(VENV)/.ok ## Apply a snapshot through a running `make run`: make snapshot FILE=events/catalog_snapshot.jsonl
-	$(VENV)/bin/python -m tweakwise_local.snapshots "$(FILE)" --api-port $(API_PORT) $(if $(ALLOW_MASS_DELETE),--allow-mass-delete)
+	$(VENV)/bin/python -m tweakwise_local.snapshots "$(FILE)" $(if $(API_PORT),--api-port $(API_PORT)) $(if $(ALLOW_MASS_DELETE),--allow-mass-delete)

@@ -54,7 +54,7 @@ def _run(schemathesis: str, api: str, max_examples: str, mode: str, env: dict[st
             "--workers",
             "1",
             "--seed",
-            "20261128",
+            os.environ.get("FUZZ_SEED") or "20261128",
             # No example database: every run (a fresh clone or a dev tree) generates the same requests.
             "--generation-database",
             "none",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tweakwise.settings import ClientSettings, WebhookSettings
-from tweakwise_local import api, queues, snapshots
+from tweakwise_local import api, queues, runs, snapshots
 from tweakwise_local.credentials import local_tweakwise, mode
 from tweakwise_local.events import emf_metrics, log_lines
 from tweakwise_local.functions import LocalFunction
@@ -316,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", "3000")))
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT") or runs.DEFAULT_PORT))
     parser.add_argument(
         "--faults",
         default=os.environ.get("SANDBOX_FAULTS", ""),
@@ -338,17 +339,25 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner.start()
     except OSError as exc:
-        print(f"Cannot start: {exc}. Is something else on port {args.api_port}? Try: make run API_PORT=3001")
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        free = runs.free_port(args.api_port)
+        hint = f"; port {free} is free: make run API_PORT={free}" if free else ""
+        print(f"Cannot start: port {args.api_port} is in use ({exc.strerror}){hint}")
         return 1
-    print(runner.banner(), file=sys.__stdout__, flush=True)
-    print("ready", file=sys.__stdout__, flush=True)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    say("run", "stopping")
-    with contextlib.suppress(Exception):
-        runner.stop()
+    registered = runs.register(runner.api_port)
+    try:
+        print(runner.banner(), file=sys.__stdout__, flush=True)
+        print("ready", file=sys.__stdout__, flush=True)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+        say("run", "stopping")
+        with contextlib.suppress(Exception):
+            runner.stop()
+    finally:
+        runs.unregister(registered)
     return 0
 
 

@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tweakwise_local import runs
+
 SNAPSHOT_MACHINE = "SnapshotStateMachine"
 
 
@@ -61,12 +63,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("file", type=Path, help="a JSON Lines snapshot, plain or gzip")
     parser.add_argument("--allow-mass-delete", action="store_true", help="pass the shrink guard")
-    parser.add_argument("--api-port", type=int, default=int(os.environ.get("API_PORT", "3000")))
+    parser.add_argument(
+        "--api-port",
+        type=int,
+        default=int(os.environ["API_PORT"]) if os.environ.get("API_PORT") else None,
+        help="the API port of `make run` (default: the one `make run` of this checkout running)",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args(argv)
     if not args.file.is_file():
         print(f"make snapshot: no file {args.file} (FILE=path/to/catalog.jsonl[.gz])", file=sys.stderr)
         return 2
+    if args.api_port is None:
+        found = runs.running_ports()
+        if len(found) > 1:
+            ports = ", ".join(map(str, found))
+            print(
+                f"make snapshot: {len(found)} `make run` are running (API ports {ports}); say which: "
+                f"make snapshot API_PORT={found[0]} FILE={args.file}",
+                file=sys.stderr,
+            )
+            return 2
+        args.api_port = found[0] if found else runs.DEFAULT_PORT
     query = urllib.parse.urlencode({"name": args.file.name, "allowMassDelete": int(args.allow_mass_delete)})
     url = f"http://127.0.0.1:{args.api_port}/_local/snapshots?{query}"
     try:
@@ -76,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:
         print(
-            f"make snapshot: nothing answers on {url} ({exc}); start `make run` first (same API_PORT)",
+            f"make snapshot: nothing answers on {url} ({exc}); start `make run` first (or say its API_PORT)",
             file=sys.stderr,
         )
         return 2

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -171,16 +174,19 @@ def test_local_credential_files_are_git_ignored(path):
     assert ignored.returncode == 0
 
 
-def _snapshot(port: str, path, *extra: str) -> subprocess.CompletedProcess:
-    return run_module("tweakwise_local.snapshots", str(path), "--api-port", port, *extra, timeout=300)
+def _snapshot(port: str | None, path, *extra: str, env=None) -> subprocess.CompletedProcess:
+    where = ("--api-port", port) if port else ()
+    return run_module("tweakwise_local.snapshots", str(path), *where, *extra, env=env, timeout=300)
 
 
 def test_make_snapshot_applies_a_snapshot_through_make_run(tmp_path):
     example = ROOT / "events" / "catalog_snapshot.jsonl"
-    with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]) as (_process, banner):
+    runs = {"RUNS_DIR": str(tmp_path / "runs")}  # this test's runners only, not a developer's own
+    command = [sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]
+    with running(command, runs) as (_process, banner):
         api = _api(banner)
         port = api.rsplit(":", 1)[1]
-        applied = _snapshot(port, example)
+        applied = _snapshot(None, example, env=runs)  # found without its port: the one that runs
         assert applied.returncode == 0, applied.stdout + applied.stderr
         report = json.loads(applied.stdout)
         assert report["outcome"] == "applied" and report["items"]["created"] == 3
@@ -203,8 +209,28 @@ def test_make_snapshot_applies_a_snapshot_through_make_run(tmp_path):
         assert json.loads(refused.stdout)["invalidLines"][0]["line"] == 8
 
 
+def test_a_port_in_use_gets_a_free_one_suggested():
+    taken = [socket.create_server(("127.0.0.1", 0))]
+    port = taken[0].getsockname()[1]
+    with contextlib.suppress(OSError):  # the next one taken too, when it can be: the hint skips it
+        taken.append(socket.create_server(("127.0.0.1", port + 1)))
+    busy = [server.getsockname()[1] for server in taken]
+    try:
+        run = run_module("tweakwise_local.run", "--api-port", str(port), timeout=60)
+    finally:
+        for server in taken:
+            server.close()
+    assert run.returncode == 1 and "Traceback" not in run.stdout + run.stderr
+    found = re.search(
+        rf"Cannot start: port {port} is in use \(.+\); port (\d+) is free: make run API_PORT=\1", run.stdout
+    )
+    assert found, run.stdout + run.stderr
+    suggested = int(found.group(1))
+    assert suggested > port and suggested not in busy
+
+
 def test_make_snapshot_says_when_make_run_is_not_running():
     missing = _snapshot("9", ROOT / "events" / "catalog_snapshot.jsonl")
-    assert missing.returncode == 2 and "start `make run` first (same API_PORT)" in missing.stderr
+    assert missing.returncode == 2 and "start `make run` first (or say its API_PORT)" in missing.stderr
     nofile = _snapshot("9", ROOT / "no-such.jsonl")
     assert nofile.returncode == 2 and "no file" in nofile.stderr
