@@ -84,6 +84,7 @@ class Bench:
         execution = f"arn:aws:states:eu-west-1:123456789012:execution:bench:run-{self.runs}"
         jobs = [self.job(batch_threads) for _ in range(map_slots)]
         writes, started = self.sandbox.writes(), time.perf_counter()
+        began = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 1))
         found = jobs[0].validate(key, execution, 0.1, 86400)
         assert not found["refused"], found["refused"]
         snapshot, run, taken = found["snapshot"], found["run"], found["takenAt"]
@@ -94,7 +95,7 @@ class Bench:
         if limit is None:
             plan = jobs[0].plan_orphans(
                 snapshot, run, taken, items=found["items"], allow_mass_delete=allow,
-                max_delete_percent=5.0, min_product_count=1,
+                max_delete_percent=5.0, min_product_count=1, started=began,
             )  # fmt: skip
             if plan["guard"]:
                 outcome, reason = "guarded", plan["guard"]
@@ -103,7 +104,7 @@ class Bench:
                 self._map(jobs, orphans, lambda job, batch: job.apply_deletes(batch, snapshot, run, taken))
         report = jobs[0].report(
             snapshot, run, execution=execution, outcome=outcome, reason=reason,
-            started=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            started=began,
         )  # fmt: skip
         state = jobs[0].state
         state.unlock_snapshot(execution)
@@ -184,7 +185,7 @@ from tweakwise.snapshot_lines import check_lines, read_lines
 path = sys.argv[1]
 started = time.perf_counter()
 with open("/dev/null", "wb") as out:  # where the items file goes does not change the peak
-    result, _ = check_lines(lambda: read_lines(open(path, "rb")), out, "s", 0.0, 0.1)
+    result, _, _ = check_lines(lambda: read_lines(open(path, "rb")), out, "s", 0.0, 0.1)
 seconds = time.perf_counter() - started
 # VmHWM: this process's own peak (ru_maxrss would keep the parent's peak across fork and exec)
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))

@@ -199,7 +199,7 @@ class Runner:
             snapshots.SNAPSHOT_MACHINE, snapshots.s3_event(bucket, key, allow_mass_delete), timeout=3600
         )
         say("sfn", f"{snapshots.SNAPSHOT_MACHINE}: {' -> '.join(execution.states)}")
-        report = snapshots.read_report(s3, bucket, key)
+        report = snapshots.read_report(s3, bucket, key, execution.arn)
         outcome = report["outcome"] if report else "failed"
         reason = report["reason"] if report else f"{execution.error}: {execution.cause}"
         say("snapshot", f"{key}: {outcome}" + (f" ({reason})" if reason else ""))

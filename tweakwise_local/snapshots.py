@@ -36,18 +36,21 @@ def s3_event(bucket: str, key: str, allow_mass_delete: bool = False) -> dict[str
     return event
 
 
-def report_key(s3: Any, bucket: str, key: str) -> str:
-    from tweakwise.snapshot import REPORTS_PREFIX, snapshot_id
+def read_report(s3: Any, bucket: str, key: str, execution: str) -> dict[str, Any] | None:
+    """The report an execution wrote for the snapshot object `key` (None when it wrote none)."""
+    from tweakwise.snapshot import report_key, run_id, snapshot_id
 
-    return f"{REPORTS_PREFIX}{snapshot_id(key, s3.head_object(Bucket=bucket, Key=key)['ETag'])}.json"
-
-
-def read_report(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     try:
-        body = s3.get_object(Bucket=bucket, Key=report_key(s3, bucket, key))["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    return json.loads(body)
+        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+    except s3.exceptions.ClientError:
+        etag = ""  # gone: reported under its name alone
+    for tag in dict.fromkeys((etag, "")):
+        try:
+            body = s3.get_object(Bucket=bucket, Key=report_key(run_id(snapshot_id(key, tag), execution)))
+        except s3.exceptions.NoSuchKey:
+            continue
+        return json.loads(body["Body"].read())
+    return None
 
 
 def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    print(json.dumps(answer.get("report"), indent=2))
+    if answer.get("report") is not None:
+        print(json.dumps(answer["report"], indent=2))
     outcome = answer.get("outcome")
     if outcome == "applied":
         print(f"snapshot applied: {answer.get('key')}", file=sys.stderr)

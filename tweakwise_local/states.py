@@ -104,6 +104,7 @@ def route_lambda(invoke: Callable[[str, dict], Any]) -> None:
 
 @dataclass
 class Execution:
+    arn: str
     status: str  # SUCCEEDED, FAILED, TIMED_OUT, ABORTED
     output: Any = None
     error: str | None = None
@@ -177,6 +178,7 @@ class StateMachines:
             time.sleep(0.1)
         events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         return Execution(
+            arn=arn,
             status=found["status"],
             output=json.loads(found["output"]) if found.get("output") else None,
             error=found.get("error"),

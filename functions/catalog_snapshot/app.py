@@ -48,6 +48,7 @@ def lambda_handler(event: dict, context) -> dict:
             event["execution"],
             settings.max_invalid_percent,
             settings.lock_seconds,
+            settings.max_line_bytes,
         )
         return {
             **found,
@@ -71,6 +72,7 @@ def lambda_handler(event: dict, context) -> dict:
             allow_mass_delete=step["allowMassDelete"],
             max_delete_percent=settings.max_delete_percent,
             min_product_count=settings.min_product_count,
+            started=step["started"],
         )
     if action == "finish":
         try:
@@ -84,9 +86,16 @@ def _finish(step: dict) -> dict:
     """Report, count, mark the instance changed (publish after sync) and release the lock."""
     metrics.add_dimension(name="Instance", value=instance)
     metrics.add_metric(name=f"Snapshots{step['outcome'].capitalize()}", unit=MetricUnit.Count, value=1)
-    if "run" not in step:  # validation itself failed: no snapshot to report on
+    if "run" not in step:  # validation itself failed: reported under the snapshot's name, when it has one
         state.unlock_snapshot(step["execution"])
         logger.error("Snapshot failed before validation: %s", step.get("reason"))
+        job.report_unvalidated(
+            step.get("input"),
+            execution=step["execution"],
+            outcome=step["outcome"],
+            reason=step.get("reason") or "",
+            started=step["started"],
+        )
         return {"outcome": step["outcome"], "reason": step.get("reason") or ""}
     report = job.report(
         step["snapshot"],

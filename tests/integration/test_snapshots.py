@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 import boto3
 import pytest
@@ -58,8 +59,11 @@ class Stack:
     def metrics(self) -> dict[str, float]:
         return emf_metrics("".join(self.printed))
 
-    def upload(self, lines: list[dict], name: str = "catalog.jsonl", gz: bool = False) -> str:
-        body = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    def upload(self, lines: list, name: str = "catalog.jsonl", gz: bool = False) -> str:
+        """Lines as JSON, or as the bytes given (a line no JSON encoder would write)."""
+        body = b"".join(
+            (line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines
+        )
         key = f"snapshots/{name}"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=gzip.compress(body) if gz else body)
         return key
@@ -67,7 +71,7 @@ class Stack:
     def run(self, key: str, allow_mass_delete: bool = False, event_key: str | None = None):
         event = s3_event(self.bucket, event_key or key, allow_mass_delete)
         execution = self.machines.execute(SNAPSHOT_MACHINE, event)
-        return execution, read_report(self.s3, self.bucket, key)
+        return execution, read_report(self.s3, self.bucket, key, execution.arn)
 
     def apply(self, lines: list[dict], **kwargs):
         return self.run(self.upload(lines, **kwargs))
@@ -145,6 +149,8 @@ def test_changed_and_removed_items_are_exactly_what_is_sent(stack):
     sent = [(method, path) for method, path, _ in stack.sandbox.requests[before:] if method != "GET"]
     assert sorted(sent) == [("DELETE", "/item/SKU-8"), ("PATCH", "/item/SKU-3")]
     assert report["items"]["updated"] == 1 and report["items"]["unchanged"] == 38 and report["deleted"] == 1
+    assert report["deletedItems"] == {"count": 1, "ids": ["SKU-8"]}  # what a user would restore
+    assert report["deletedCategories"] == {"count": 0, "ids": []}
     assert stack.sandbox.items["SKU-3"]["Price"] == 99 and "SKU-8" not in stack.sandbox.items
     assert "item#SKU-8" not in stack.ledger()
 
@@ -155,14 +161,22 @@ def test_the_shrink_guard_deletes_nothing_until_allow_mass_delete(stack):
     key = stack.upload(catalog(5), name="shrunk.jsonl")
     execution, report = stack.run(key)
     assert execution.status == "FAILED" and execution.error == "SnapshotShrinkGuard"
-    assert report["outcome"] == "guarded" and "5 of the 12 entities" in report["reason"]
+    assert report["outcome"] == "guarded"
+    assert report["reason"].startswith("5 of the 10 items that existed before this snapshot would be deleted")
     assert report["deleted"] == 0 and len(stack.sandbox.items) == 11
     [(resource, published)] = execution.service_calls()
     assert resource.endswith("sns:publish") and "guarded" in published["Message"]
     assert "SnapshotMaxDeletePercent" in published["Message"]
 
+    guarded_report = report["reportKey"]
     execution, report = stack.run(key, allow_mass_delete=True)
     assert execution.status == "SUCCEEDED" and report["deleted"] == 5
+    assert report["reportKey"] != guarded_report  # each execution its own report: the guarded one stays
+    snapshot_reports = stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"reports/{report['snapshot']}/")
+    assert sorted(o["Key"] for o in snapshot_reports["Contents"]) == sorted(
+        [guarded_report, report["reportKey"]]
+    )
+    assert report["deletedItems"] == {"count": 5, "ids": [f"SKU-{n}" for n in range(5, 10)]}
     # what this stack never wrote (a feed import, the Tweakwise app) is never deleted by it
     assert sorted(stack.sandbox.items) == ["FEED-1"] + [f"SKU-{n}" for n in range(5)]
 
@@ -295,7 +309,7 @@ def test_a_failing_batch_is_raised_for_the_map_to_retry_and_the_retry_sends_the_
     before = len(stack.sandbox.requests)
     counts, _ = snapshot.invoke(batch)
     assert counts["items.unchanged"] == len(applied)  # the ledger knows what the failed try applied
-    assert counts["items.created"] == 6 - len(applied) and counts["items.done"] == 6
+    assert counts["items.created"] == 6 - len(applied) and sum(counts.values()) == 6
     resent = {path.rsplit("/", 1)[1] for _m, path, _b in stack.sandbox.requests[before:] if "/item/" in path}
     assert resent == {f"SKU-{n}" for n in range(6)} - applied
 
@@ -368,3 +382,194 @@ def test_an_s3_event_sent_to_the_function_says_it_is_a_step_and_how_to_start_one
     assert "aws stepfunctions start-execution --state-machine-arn <SnapshotStateMachineArn output>" in message
     with pytest.raises(Exception, match=r"Unknown snapshot step 'apply-all' \(one of validate, "):
         stack.functions["CatalogSnapshotFunction"].invoke({"action": "apply-all"})
+
+
+# -- an invalid line never deletes what it describes -------------------------------------------------------
+
+GOOD = {"type": "item", "item": {"id": "SKU-1", "name": "Trail runner", "price": 10, "stock": 1}}
+GOOD_LINE = json.dumps(GOOD).encode()
+BROKEN = {
+    # kind: (the item's id in the earlier snapshot, the line that replaces it now)
+    "a Latin-1 byte in the name": ("SKU-1", GOOD_LINE.replace(b"Trail", b"Tr\xe9il")),
+    "a line cut short": ("SKU-1", GOOD_LINE[:60]),
+    "a NUL": ("SKU-1", GOOD_LINE.replace(b"Trail", b"Tr\x00il")),
+    "an integer of 4,301 digits": ("SKU-1", GOOD_LINE.replace(b'"price": 10', b'"price": ' + b"9" * 4301)),
+    'type "Item"': ("SKU-1", GOOD_LINE.replace(b'"type": "item"', b'"type": "Item"')),
+    "a numeric id": ("5", GOOD_LINE.replace(b'"SKU-1"', b"5")),
+}
+
+
+@pytest.mark.parametrize("kind", BROKEN)
+def test_an_invalid_line_never_deletes_the_item_it_names(aws, sandbox, kind):
+    ref, broken = BROKEN[kind]
+    stack = Stack(sandbox, {"SnapshotMaxInvalidPercent": "50"})
+    stack.apply([item(ref), item("SKU-2"), item("SKU-3")])
+    execution, report = stack.apply([broken, item("SKU-2"), item("SKU-3")], name="broken.jsonl")
+    assert execution.status == "SUCCEEDED", (execution.error, report)
+    assert report["invalid"] == 1 and report["deleted"] == 0
+    assert ref in sandbox.items and f"item#{ref}" in stack.ledger()
+
+
+def test_a_line_that_names_no_readable_id_deletes_nothing_and_says_so(aws, sandbox):
+    stack = Stack(sandbox, {"SnapshotMaxInvalidPercent": "50"})
+    stack.apply([item("SKU-1"), item("SKU-2"), item("SKU-3"), item("GONE")])
+    cut = GOOD_LINE.replace(b'"id": "SKU-1", ', b"")[:40]  # cut before any id
+    execution, report = stack.apply([cut, item("SKU-2"), item("SKU-3")], name="cut.jsonl")
+    assert execution.error == "SnapshotShrinkGuard" and report["outcome"] == "guarded"
+    assert report["reason"] == (
+        "1 invalid lines name no id that can be read (line 1), so the snapshot cannot tell what it lacks: "
+        "nothing was deleted"
+    )
+    assert report["deleted"] == 0 and {"SKU-1", "GONE"} <= set(sandbox.items)
+
+
+# -- completeness is a set, not a sum ----------------------------------------------------------------------
+
+
+class Steps:
+    """The snapshot function driven step by step, as the state machine drives it (for what moto's Map
+    cannot do: tolerate a failed batch, or run one twice)."""
+
+    EXECUTION: ClassVar[str] = "arn:aws:states:eu-west-1:123456789012:execution:SnapshotStateMachine:by-hand"
+
+    def __init__(self, stack: Stack, key: str):
+        self.stack, self.function = stack, stack.functions["CatalogSnapshotFunction"]
+        self.started = datetime.now(UTC).isoformat()
+        found = self.call(
+            {"action": "validate", "input": s3_event(stack.bucket, key), "execution": self.EXECUTION}
+        )
+        self.found = found
+        self.step = {name: found[name] for name in ("snapshot", "run", "takenAt")}
+        body = stack.s3.get_object(Bucket=stack.bucket, Key=found["itemsKey"])["Body"].read()
+        self.items = json.loads(body)
+
+    def call(self, payload: dict):
+        return self.function.invoke(payload)[0]
+
+    def batch(self, items: list[dict], action: str = "apply"):
+        return self.call({"Items": items, "BatchInput": {"action": action, **self.step}})
+
+    def orphans(self, allow_mass_delete: bool = False):
+        payload = {"action": "orphans", **self.step, "started": self.started}
+        return self.call({**payload, "items": self.found["items"], "allowMassDelete": allow_mass_delete})
+
+    def finish(self, outcome: str, reason: str):
+        payload = {"action": "finish", **self.step, "busy": False, "execution": self.EXECUTION}
+        return self.call({**payload, "started": self.started, "outcome": outcome, "reason": reason})
+
+
+def test_a_batch_run_twice_does_not_hide_a_batch_that_failed(stack, monkeypatch):
+    stack.apply(catalog(6))
+    key = stack.upload(catalog(6, price=20), name="dearer.jsonl")  # every item changed: every batch sends
+    answer = stack.sandbox._answer
+
+    def refuse(method, path, headers, body):
+        if path.endswith("/item/SKU-4"):
+            return 503, {"Message": "Service unavailable"}
+        return answer(method, path, headers, body)
+
+    steps = Steps(stack, key)
+    steps.call({"action": "categories", **steps.step})
+    first, second = steps.items[:3], steps.items[3:]
+    steps.batch(first)
+    steps.batch(first)  # its answer was lost: the Map ran it again
+    monkeypatch.setattr(stack.sandbox, "_answer", refuse)
+    with pytest.raises(Exception, match="1 of 3 items failed"):
+        steps.batch(second)  # kept failing; within SnapshotToleratedFailurePercent, the Map went on
+    before = len(stack.sandbox.requests)
+    plan = steps.orphans()
+    assert plan["incomplete"] is True
+    assert plan["guard"].startswith("3 of 6 items were not applied (failed batches)")  # its batch: 3
+    report = steps.finish("failed", plan["guard"])
+    assert report["outcome"] == "failed" and report["deleted"] == 0
+    assert [m for m, _p, _b in stack.sandbox.requests[before:] if m == "DELETE"] == []
+    assert sorted(stack.sandbox.items) == [f"SKU-{n}" for n in range(6)]
+    assert report["items"]["updated"] == 3  # a batch counts once, however often it ran; a failed one not
+
+
+def test_an_item_of_the_snapshot_is_never_an_orphan_whichever_batches_ran(stack):
+    stack.apply(catalog(6))
+    steps = Steps(stack, stack.upload(catalog(6), name="again.jsonl"))
+    steps.call({"action": "categories", **steps.step})
+    steps.batch(steps.items)
+    plan = steps.orphans(allow_mass_delete=True)
+    assert plan["orphans"] == 0 and plan["incomplete"] is False
+
+
+# -- the shrink guard's base: per kind, what existed before ------------------------------------------------
+
+
+def test_the_guard_counts_only_what_existed_before_the_snapshot(stack):
+    stack.apply(catalog(4))  # 2 categories and 4 items exist
+    execution, report = stack.apply([item(f"NEW-{n}") for n in range(120)], name="new.jsonl")
+    assert execution.error == "SnapshotShrinkGuard" and report["deleted"] == 0
+    assert report["reason"] == (
+        "4 of the 4 items that existed before this snapshot would be deleted, above "
+        "SnapshotMaxDeletePercent (5 %): nothing was deleted"
+    )
+    assert {f"SKU-{n}" for n in range(4)} <= set(stack.sandbox.items) and len(stack.sandbox.items) == 124
+
+
+def test_the_guard_takes_items_and_categories_apart(stack):
+    categories = [category(f"c{n}") for n in range(190)]
+    stack.apply([*categories, *(item(f"SKU-{n}") for n in range(10))])
+    execution, report = stack.apply([*categories, item("SKU-0")], name="one-item.jsonl")
+    assert execution.error == "SnapshotShrinkGuard"
+    assert report["reason"].startswith("9 of the 10 items that existed before this snapshot would be deleted")
+    assert len(stack.sandbox.items) == 10
+
+
+# -- a snapshot is never newer than its upload ------------------------------------------------------------
+
+
+def test_a_header_later_than_the_upload_does_not_make_later_webhook_changes_stale(stack):
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=250)
+    execution, report = stack.apply([{"type": "snapshot", "takenAt": ahead.isoformat()}, *catalog(2)])
+    assert execution.status == "SUCCEEDED"
+    assert report["takenAtGiven"] == ahead.isoformat()
+    assert datetime.fromisoformat(report["takenAt"]) <= datetime.now(UTC)  # the upload's time
+    later = {
+        "id": "evt-after-the-upload",
+        "type": "item.upsert",
+        "occurredAt": (datetime.now(UTC) + timedelta(seconds=5)).isoformat(),
+        "item": {"id": "SKU-0", "name": "From the webhook", "price": 42, "stock": 3},
+    }
+    worker = stack.functions["CatalogWorkerFunction"]
+    assert worker.invoke(sqs_event(queue_messages([later])))[0] == {"batchItemFailures": []}
+    assert stack.sandbox.items["SKU-0"]["Price"] == 42
+
+
+# -- every refused snapshot has a report --------------------------------------------------------------------
+
+
+def test_a_line_nested_100000_levels_is_refused_with_a_report_and_the_lock_released(stack):
+    execution, report = stack.apply([*catalog(3), b"[" * 100_000])
+    assert execution.error == "SnapshotRefused" and report["outcome"] == "refused"
+    assert report["reason"].startswith("1 of 6 lines are invalid")
+    assert report["invalidLines"] == [
+        {"line": 6, "errors": [{"path": "(line)", "error": "not valid JSON: nested too deeply"}]}
+    ]
+    assert stack.apply(catalog(3), name="next.jsonl")[0].status == "SUCCEEDED"  # the lock was released
+
+
+def test_a_gzip_cut_in_half_is_refused_with_a_report_and_the_lock_released(stack):
+    body = gzip.compress(b"".join(json.dumps(line).encode() + b"\n" for line in catalog(3000)))
+    key = "snapshots/cut.jsonl.gz"
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=body[: len(body) // 2])
+    execution, report = stack.run(key)
+    assert execution.error == "SnapshotRefused" and stack.sandbox.writes() == 0
+    assert report["reason"].startswith("the gzip stream ends before its end after line ")
+    assert report["invalidLines"][-1]["errors"] == [
+        {"path": "(file)", "error": "the gzip stream ends before its end"}
+    ]
+    assert stack.apply(catalog(3), name="next.jsonl")[0].status == "SUCCEEDED"
+
+
+def test_a_validation_that_fails_still_writes_a_report_and_releases_the_lock(stack):
+    key = stack.upload(catalog(2), name="vanished.jsonl")
+    stack.s3.delete_object(Bucket=stack.bucket, Key=key)  # gone before the execution reads it
+    execution, report = stack.run(key)
+    assert execution.error == "SnapshotFailed"
+    assert report is not None and report["outcome"] == "failed" and "404" in report["reason"]
+    assert report["reportKey"].startswith("reports/vanished-/")
+    assert stack.apply(catalog(2), name="next.jsonl")[0].status == "SUCCEEDED"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
+import time
 import tracemalloc
 
 import jsonschema
@@ -22,10 +24,14 @@ from tweakwise.snapshot_lines import IdSet, Validation, check_lines, order_categ
 EXAMPLE = ROOT / "events" / "catalog_snapshot.jsonl"
 
 
-def _check(lines: list, max_invalid_percent: float = 0.1):
-    raw = [(line if isinstance(line, str) else json.dumps(line)).encode() for line in lines]
+UPLOADED = 4_000_000_000.0  # the object's upload time: far after any takenAt of these tests
+
+
+def _check(lines: list, max_invalid_percent: float = 0.1, uploaded: float = UPLOADED):
+    raw = [(line if isinstance(line, (str, bytes)) else json.dumps(line)) for line in lines]
+    raw = [line.encode() if isinstance(line, str) else line for line in raw]
     out = io.BytesIO()
-    result, categories = check_lines(lambda: iter(raw), out, "s", 0.0, max_invalid_percent)
+    result, categories, _ids = check_lines(lambda: iter(raw), out, "s", uploaded, max_invalid_percent)
     return result, categories, json.loads(out.getvalue())
 
 
@@ -272,7 +278,7 @@ def test_validation_memory_stays_flat_in_the_number_of_lines():
         raw = [json.dumps(_item(f"SKU-{n}")).encode() for n in range(count)]
         out = io.BytesIO()  # the /tmp file in Lambda
         tracemalloc.start()
-        check_lines(lambda: iter(raw), out, "s", 0.0, 0.1)
+        check_lines(lambda: iter(raw), out, "s", UPLOADED, 0.1)
         found = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return found - 2 * out.getbuffer().nbytes  # less what the output holds (and its last copy)
@@ -299,3 +305,161 @@ def test_an_execution_input_must_name_a_snapshot_of_the_bucket():
 def test_a_body_digest_ignores_key_order():
     assert body_digest({"Name": "a", "Price": 1}) == body_digest({"Price": 1, "Name": "a"})
     assert body_digest({"Name": "a", "Price": 1}) != body_digest({"Name": "a", "Price": 2})
+
+
+# -- an invalid line never deletes: every id that can be read is held ------------------------------------
+
+GOOD = b'{"type": "item", "item": {"id": "SKU-1", "name": "Trail runner", "price": 1, "stock": 1}}'
+UNREADABLE_KINDS = {
+    # kind: (line, what it holds)
+    "a Latin-1 byte in the name": (GOOD.replace(b"Trail runner", b"Caf\xe9 runner"), ["item#SKU-1"]),
+    "a line cut short": (GOOD[:50], ["item#SKU-1"]),
+    "a NUL in the name": (GOOD.replace(b"Trail", b"Tr\x00il"), ["item#SKU-1"]),
+    "a NUL between fields": (GOOD.replace(b', "price"', b',\x00"price"'), ["item#SKU-1"]),
+    "an integer of 4,301 digits": (GOOD.replace(b'"price": 1', b'"price": ' + b"9" * 4301), ["item#SKU-1"]),
+    'type "Item"': (GOOD.replace(b'"type": "item"', b'"type": "Item"'), ["item#SKU-1"]),
+    "a numeric id": (GOOD.replace(b'"SKU-1"', b"5"), ["item#5"]),
+    "nested 100,000 levels": (GOOD[:-2] + b', "attributes": ' + b'{"a": ' * 100_000 + b"}}", ["item#SKU-1"]),
+}
+
+
+@pytest.mark.parametrize("kind", UNREADABLE_KINDS)
+def test_an_invalid_line_holds_every_id_that_can_be_read_from_it(kind):
+    line, held = UNREADABLE_KINDS[kind]
+    result, _, items = _check([_item("A"), line], 100)
+    assert result.invalid == 1 and items == [_item("A")["item"]]
+    assert result.held == held and result.unidentified == 0 and result.keeps_orphans() == ""
+
+
+NO_ID = {
+    "cut before its id": b'{"type": "item", "item": {"name": "Trail runner", "pri',
+    "a Latin-1 byte in the id": GOOD.replace(b"SKU-1", b"SK\xc9-1"),
+    "not JSON at all": b"SKU-1;Trail runner;1;1",
+    "an unknown type and no id": b'{"type": "product", "name": "Trail runner"}',
+    "an array": b'[{"id": "SKU-1"}]',
+    "nested 100,000 levels": b"[" * 100_000,
+    "an id that is not text": b'{"type": "item", "item": {"id": true}}',
+}
+
+
+@pytest.mark.parametrize("kind", NO_ID)
+def test_a_line_that_names_no_readable_id_keeps_every_orphan(kind):
+    result, _, _ = _check([_item("A"), NO_ID[kind]], 100)
+    assert result.invalid == 1 and result.held == [] and result.unidentified == 1
+    assert result.keeps_orphans() == (
+        "1 invalid lines name no id that can be read (line 2), so the snapshot cannot tell what it lacks: "
+        "nothing was deleted"
+    )
+
+
+def test_the_ids_a_broken_line_is_read_for():
+    assert snapshot_lines.line_entities(b'{"type": "category", "category": {"id": 7, "name"') == [
+        "category#key:7",
+        "category#id:7",
+    ]
+    both = snapshot_lines.line_entities(b'{"type": "thing", "thing": {"id": "X"}, "id": "Y"}')
+    assert both == ["item#X", "category#key:X", "item#Y", "category#key:Y"]
+    assert snapshot_lines.line_entities(b'{"type": "snapshot", "takenAt": "soon"}') == []  # a header
+    assert snapshot_lines.line_entities(b'{"type": "item", "item": {"id": 5.0}}') == ["item#5", "item#5.0"]
+
+
+def test_a_header_later_than_the_upload_is_taken_as_the_upload():
+    header = {"type": "snapshot", "takenAt": "2026-11-28T03:04:10Z"}  # 250 s after the upload
+    uploaded = 1795834800.0  # 2026-11-28T03:00:00Z
+    result, _, _ = _check([header, _item("A")], uploaded=uploaded)
+    assert result.taken_at == uploaded and result.taken_at_given == uploaded + 250
+    earlier = {"type": "snapshot", "takenAt": "2026-11-28T02:00:00Z"}
+    result, _, _ = _check([earlier, _item("A")], uploaded=uploaded)
+    assert result.taken_at == uploaded - 3600 and result.taken_at_given is None
+
+
+# -- bounded, whatever the file ------------------------------------------------------------------------
+
+
+def _peak(run) -> tuple[int, float]:
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        run()
+        return tracemalloc.get_traced_memory()[1], time.perf_counter() - started
+    finally:
+        tracemalloc.stop()
+
+
+def _gzip_of(*parts: tuple[bytes, int]) -> bytes:
+    """A gzip of each part repeated so many times, written a chunk at a time."""
+    out = io.BytesIO()
+    with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=6) as zipped:
+        for piece, times in parts:
+            for _ in range(times):
+                zipped.write(piece)
+    return out.getvalue()
+
+
+def test_a_line_over_the_limit_is_read_past_in_bounded_memory_and_linear_time():
+    head = b'{"type": "item", "item": {"id": "HUGE-1", "name": "'
+    zipped = _gzip_of((head, 1), (b"x" * (1 << 20), 64), (b'"}}\n', 1), (GOOD + b"\n", 1))
+    assert len(zipped) < 100_000  # 64 MiB of line in a small file
+
+    def run():
+        global found  # noqa: PLW0603 - the result, out of the measured call
+        found = check_lines(lambda: read_lines(io.BytesIO(zipped)), io.BytesIO(), "s", UPLOADED, 100)[0]
+
+    peak, seconds = _peak(run)
+    assert found.lines == 2 and found.items == 1 and found.held == ["item#HUGE-1"]
+    assert found.invalid_lines[0]["errors"][0]["error"].startswith("the line is over 262144 bytes")
+    assert peak < 8 * 2**20, peak  # a few chunks, never the line
+    assert seconds < 20, seconds
+
+
+def test_many_lines_of_one_category_are_refused_in_bounded_memory(monkeypatch):
+    monkeypatch.setattr(snapshot_lines, "MAX_CATEGORIES", 1_000)
+    line = b'{"type": "category", "category": {"id": "shoes", "name": "Shoes"}}\n'
+    zipped = _gzip_of((line, 20_000))
+
+    def run():
+        global found  # noqa: PLW0603
+        found = check_lines(lambda: read_lines(io.BytesIO(zipped)), io.BytesIO(), "s", UPLOADED, 0.1)[0]
+
+    peak, _ = _peak(run)
+    assert (
+        found.refused
+        == "ids appear more than once (category key:shoes on lines 1, 2, 3, 4, 5); nothing was applied"
+    )
+    assert peak < 12 * 2**20, peak  # 8 bytes an id and at most MAX_CATEGORIES categories kept
+
+
+def test_more_categories_than_kept_refuse_the_snapshot(monkeypatch):
+    monkeypatch.setattr(snapshot_lines, "MAX_CATEGORIES", 3)
+    lines = [{"type": "category", "category": {"id": f"c{n}", "name": "C"}} for n in range(5)]
+    result, categories, _ = _check(lines)
+    assert result.refused == "the snapshot holds more than 3 categories; nothing was applied"
+    assert len(categories) == 3
+
+
+def test_a_gzip_cut_short_or_corrupt_is_refused_with_the_line_it_stopped_at():
+    zipped = _gzip_of((GOOD + b"\n", 50_000))
+    cut = zipped[: len(zipped) // 2]
+    result, _, _ = check_lines(lambda: read_lines(io.BytesIO(cut)), io.BytesIO(), "s", UPLOADED, 0.1)
+    assert re.fullmatch(
+        r"the gzip stream ends before its end after line \d+; nothing was applied", result.refused
+    ), result.refused
+    stopped = int(result.refused.split("after line ")[1].split(";")[0])
+    assert 0 < stopped < 50_000
+    assert result.invalid_lines[-1] == {
+        "line": stopped + 1,
+        "errors": [{"path": "(file)", "error": "the gzip stream ends before its end"}],
+    }
+    corrupt = bytearray(zipped)
+    corrupt[-6] ^= 0xFF  # in the CRC: every line reads, the check at the end fails
+    result, _, _ = check_lines(
+        lambda: read_lines(io.BytesIO(bytes(corrupt))), io.BytesIO(), "s", UPLOADED, 0.1
+    )
+    assert result.refused.startswith("the gzip stream is corrupt (CRC check failed")
+
+
+def test_a_line_nested_100000_levels_is_one_invalid_line():
+    result, _, _ = _check([_item("A"), b"[" * 100_000 + b"]" * 100_000], 100)
+    assert result.invalid_lines == [
+        {"line": 2, "errors": [{"path": "(line)", "error": "not valid JSON: nested too deeply"}]}
+    ]

@@ -48,6 +48,10 @@ class SnapshotBatchError(TweakwiseError):
     the Distributed Map retries the batch; what it applied already is unchanged the next time."""
 
 
+class SnapshotReadError(TweakwiseError):
+    """A snapshot object that cannot be read to its end (a gzip stream cut short or corrupt)."""
+
+
 class SnapshotInputError(TweakwiseError, ValueError):
     """A snapshot execution started with an input that names no snapshot object of the stack's bucket."""
 

@@ -3,8 +3,9 @@
 One item per entity this stack wrote, keyed like the stale-write guard (`item#A1`, `category#key:shoes`):
 - `digest`: a hash of the last Tweakwise body applied (a snapshot sends nothing when it is unchanged);
 - `occurredAt`: the time of the change applied (a snapshot's takenAt, a webhook event's occurredAt);
-- `snapshot`: the last snapshot that contained the entity (orphans are the entities the latest lacks);
-- `appliedAt`: when it was applied.
+- `snapshot`: the last snapshot that contained the entity;
+- `appliedAt`: when it was applied; `createdAt`: when this stack first wrote it (the shrink guard's base is
+  what existed before a snapshot started).
 No expiry: an entity leaves the ledger only when this stack deletes it in Tweakwise. Entities made by a
 feed import or in the Tweakwise app are never in it, so a snapshot never deletes them.
 """
@@ -36,6 +37,7 @@ class Entry:
     digest: str
     occurred_at: float
     snapshot: str = ""
+    created_at: float = 0.0  # 0: written before createdAt was recorded (it existed long before)
 
 
 class Ledger:
@@ -73,7 +75,9 @@ class Ledger:
             ":t": {"N": repr(occurred_at)},
             ":a": {"N": repr(time.time())},
         }
-        expression = "SET digest = :d, occurredAt = :t, appliedAt = :a"
+        expression = (
+            "SET digest = :d, occurredAt = :t, appliedAt = :a, createdAt = if_not_exists(createdAt, :a)"
+        )
         names = {}
         if snapshot:
             expression += ", #s = :s"
@@ -131,4 +135,5 @@ def _entry(item: dict[str, Any]) -> Entry:
         digest=item.get("digest", {}).get("S", ""),
         occurred_at=float(item.get("occurredAt", {}).get("N", "0")),
         snapshot=item.get("snapshot", {}).get("S", ""),
+        created_at=float(item.get("createdAt", {}).get("N", "0")),
     )

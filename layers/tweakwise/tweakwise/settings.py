@@ -153,6 +153,8 @@ class SnapshotSettings(_FromEnvironment):
     tolerated_failure_percent: float = _setting(
         "SNAPSHOT_TOLERATED_FAILURE_PERCENT", 10.0, minimum=0, maximum=100
     )
+    # A longer line is an invalid line, read past (memory stays bounded whatever the file holds).
+    max_line_bytes: int = _setting("SNAPSHOT_MAX_LINE_BYTES", 262144, minimum=1024, maximum=262144)
     # One snapshot at a time: a lock older than this (a crashed execution) is taken over.
     lock_seconds: int = _setting("SNAPSHOT_LOCK_SECONDS", 86400, minimum=60)
 

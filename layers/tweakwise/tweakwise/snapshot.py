@@ -15,15 +15,17 @@ agree with Tweakwise by the snapshot state machine, one step per method of `Snap
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
 import tempfile
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -38,7 +40,7 @@ from .errors import (
 from .events import Category, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
 from .lazy import Lazy
 from .ledger import Entry, Ledger
-from .snapshot_lines import check_lines, read_lines
+from .snapshot_lines import MAX_LINE_BYTES, check_lines, contains, digest, read_lines
 from .state import SyncState
 from .sync import CatalogSync, Outcome, entity_key
 
@@ -48,9 +50,15 @@ if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
 logger = logging.getLogger("tweakwise")
 
 SNAPSHOTS_PREFIX = "snapshots/"
-RUNS_PREFIX = "runs/"  # work files of an execution: items, validation, rejected lines
-REPORTS_PREFIX = "reports/"
+RUNS_PREFIX = "runs/"  # work files of an execution: items, ids, validation, done-markers
+REPORTS_PREFIX = "reports/"  # reports/<snapshot>/<execution name>.json: one per execution
+DONE = "done/"  # runs/<run>/done/<kind>/...: one marker per batch applied (snapshot, ids and all)
+IDS = "ids.bin"  # the 64-bit digests of every id the snapshot holds, sorted
+MARKED = ("categories", "items", "deletes")
+KINDS = ("item", "category")  # orphans are deleted items first
+PLURAL = {"item": "items", "category": "categories"}
 MAX_REPORTED = 100  # rejected items shown in a report (invalid lines: snapshot_lines.MAX_REPORTED)
+MAX_DELETED_REPORTED = 1000  # deleted ids shown in a report, per kind (and their count)
 # Tweakwise answers that retrying cannot fix: counted `rejected` with the reason, never retried.
 REJECTIONS = (RejectedError, PathParameterError, UnknownCategoryError)
 
@@ -115,8 +123,11 @@ def snapshot_id(key: str, etag: str) -> str:
 
 @dataclass
 class BatchResult:
+    """What one batch did: its counts, the entities Tweakwise refused, and (deletes) what it removed."""
+
     counts: dict[str, int] = field(default_factory=dict)
     rejected: list[dict[str, str]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, name: str) -> None:
@@ -128,7 +139,8 @@ class SnapshotJob:
     """The snapshot state machine's steps, over one bucket, the sync state and the ledger.
 
     `snapshot` names the content (the ledger remembers it); `run` is one execution over it
-    (`<snapshot>/<execution name>`): its work files and counts, so a re-run starts clean."""
+    (`<snapshot>/<execution name>`): its work files, its done-markers and its report, so a re-run starts
+    clean and never overwrites an earlier run's report."""
 
     def __init__(
         self,
@@ -141,7 +153,7 @@ class SnapshotJob:
         concurrency: int = 8,
     ):
         """`s3`: a client, or a function that makes one on first use (most invocations are Distributed
-        Map batches, which read nothing from S3 unless Tweakwise rejects an item)."""
+        Map batches, which read S3 only to leave their done-marker)."""
         self._s3 = Lazy(s3)
         self.bucket, self.sync, self.ledger, self.state = bucket, sync, ledger, state
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency))  # reused across invocations
@@ -153,11 +165,16 @@ class SnapshotJob:
     # -- 1. validate ----------------------------------------------------------------------------------
 
     def validate(
-        self, key: str, execution: str, max_invalid_percent: float, lock_seconds: float
+        self,
+        key: str,
+        execution: str,
+        max_invalid_percent: float,
+        lock_seconds: float,
+        max_line: int = MAX_LINE_BYTES,
     ) -> dict[str, Any]:
         head, key = self._head(key)
         snapshot = snapshot_id(key, head["ETag"])
-        run = f"{snapshot}/{execution.rsplit(':', 1)[-1]}"
+        run = run_id(snapshot, execution)
         summary: dict[str, Any] = {
             **dict.fromkeys(("refused", "takenAt", "itemsKey"), ""),
             **dict.fromkeys(("lines", "items", "categories", "invalid"), 0),
@@ -175,19 +192,25 @@ class SnapshotJob:
             return summary
 
         def open_lines() -> Iterator[bytes]:
-            return read_lines(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"])
+            return read_lines(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"], max_line)
 
         started = time.monotonic()
+        uploaded = head["LastModified"].timestamp()
         with tempfile.TemporaryFile() as items:  # /tmp: the items never sit whole in memory
-            result, categories = check_lines(
-                open_lines, items, snapshot, head["LastModified"].timestamp(), max_invalid_percent
+            result, categories, ids = check_lines(
+                open_lines, items, snapshot, uploaded, max_invalid_percent, max_line=max_line
             )
             items.seek(0)
             if not result.refused:
                 self.s3.upload_fileobj(items, self.bucket, _work(run, "items.json"))
+        if not result.refused:
+            # Every id of the snapshot, held ones too: what orphans are told apart by (never by which
+            # batches happened to run).
+            present = ids.sorted(digest(entity) for entity in result.held)
+            self.s3.put_object(Bucket=self.bucket, Key=_work(run, IDS), Body=present.tobytes())
         ordered = [{"line": n, "category": c.model_dump(exclude_none=True)} for n, c in categories]
         self._put_json(_work(run, "categories.json"), ordered)
-        validation = {**asdict(result), "seconds": round(time.monotonic() - started, 3)}
+        validation = {**result.summary(), "seconds": round(time.monotonic() - started, 3)}
         self._put_json(_work(run, "validation.json"), validation)
         summary.update(
             refused=result.refused,
@@ -232,7 +255,7 @@ class SnapshotJob:
         _raise_failures(
             [self._apply_one(e, entries, snapshot, "categories", result) for e in events], "categories"
         )
-        return self._finish_batch(run, result, "categories")
+        return self._finish_batch(run, result, "categories", [entity_key(e) for e in events])
 
     def apply_batch(
         self, items: list[dict[str, Any]], snapshot: str, run: str, taken_at: str
@@ -245,11 +268,12 @@ class SnapshotJob:
             )
             for item in items
         ]
-        entries = self.ledger.get_many([entity_key(e) for e in events])
+        entities = [entity_key(e) for e in events]
+        entries = self.ledger.get_many(entities)
         result = BatchResult()
         outcomes = self.pool.map(lambda e: self._apply_one(e, entries, snapshot, "items", result), events)
         _raise_failures(list(outcomes), "items")
-        return self._finish_batch(run, result, "items")
+        return self._finish_batch(run, result, "items", entities)
 
     def apply_deletes(
         self, entities: list[dict[str, str]], snapshot: str, run: str, taken_at: str
@@ -257,10 +281,9 @@ class SnapshotJob:
         """One batch of orphans: deleted in Tweakwise and forgotten by the ledger."""
         at = datetime.fromisoformat(taken_at)
         result = BatchResult()
-        _raise_failures(
-            [self._delete_one(entry["entity"], snapshot, at, result) for entry in entities], "deletes"
-        )
-        return self._finish_batch(run, result, "deletes")
+        names = [entry["entity"] for entry in entities]
+        _raise_failures([self._delete_one(entity, snapshot, at, result) for entity in names], "deletes")
+        return self._finish_batch(run, result, "deletes", names)
 
     def _delete_one(self, entity: str, snapshot: str, at: datetime, result: BatchResult) -> str:
         """Delete one orphan; return "" or, when retrying may help, why it failed."""
@@ -272,7 +295,12 @@ class SnapshotJob:
             return ""
         except Exception as exc:
             return f"{entity}: {type(exc).__name__}: {exc}"
-        result.count("deletes.deleted" if outcome is Outcome.APPLIED else "deletes.stale")
+        if outcome is Outcome.APPLIED:
+            result.count("deletes.deleted")
+            with result.lock:
+                result.deleted.append(entity)
+        else:
+            result.count("deletes.stale")
         return ""
 
     def _apply_one(
@@ -294,7 +322,8 @@ class SnapshotJob:
         except REJECTIONS as exc:
             self.ledger.confirm(entity, snapshot)  # still in the snapshot: no orphan
             result.count(f"{kind}.rejected")
-            result.rejected.append({"entity": entity, "reason": str(exc)})
+            with result.lock:
+                result.rejected.append({"entity": entity, "reason": str(exc)})
             return ""
         except Exception as exc:
             return f"{entity}: {type(exc).__name__}: {exc}"
@@ -305,14 +334,51 @@ class SnapshotJob:
             result.count(f"{kind}.created" if previous is None else f"{kind}.updated")
         return ""
 
-    def _finish_batch(self, run: str, result: BatchResult, kind: str) -> dict[str, int]:
+    def _finish_batch(self, run: str, result: BatchResult, kind: str, entities: list[str]) -> dict[str, int]:
+        """Leave the batch's done-marker: `done/<kind>/<entities>-<digest of their keys>.json`. The same
+        batch run again (its answer lost, the Map retrying it) finds its marker there and leaves it be, so
+        a batch counts once however often it ran; a batch that failed leaves none."""
         counts = dict(result.counts)
-        counts[f"{kind}.done"] = sum(result.counts.values())
-        if result.rejected:
-            name = f"rejected/{kind}-{time.time_ns()}-{threading.get_ident()}.json"
-            self._put_json(_work(run, name), result.rejected)
-        self.state.add_snapshot_counts(run, counts)
+        batch = hashlib.blake2b("\n".join(sorted(entities)).encode(), digest_size=12).hexdigest()
+        marker = {
+            "counts": counts,
+            "rejected": result.rejected[:MAX_REPORTED],
+            "deleted": result.deleted,
+        }
+        body = json.dumps(marker, separators=(",", ":")).encode()
+        key = _work(run, f"{DONE}{kind}/{len(entities)}-{batch}.json")
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, IfNoneMatch="*")
+        except self.s3.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                raise
         return counts
+
+    def _markers(self, run: str, kind: str) -> list[tuple[int, str]]:
+        """(entities, key) of each done-marker of `kind` in a run."""
+        found = []
+        paginator = self.s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=_work(run, f"{DONE}{kind}/")):
+            for entry in page.get("Contents", []):
+                name = entry["Key"].rsplit("/", 1)[-1]
+                found.append((int(name.split("-", 1)[0]), entry["Key"]))
+        return found
+
+    def _done(self, run: str) -> dict[str, Any]:
+        """The run's counts, rejections and deletes, summed over its done-markers (each batch once)."""
+        keys = [key for kind in MARKED for _n, key in self._markers(run, kind)]
+        counts: dict[str, int] = {}
+        rejected: list[dict[str, str]] = []
+        deleted: list[str] = []
+        for marker in self.pool.map(self._get_json, keys):
+            for name, value in marker["counts"].items():
+                counts[name] = counts.get(name, 0) + value
+            rejected += marker["rejected"][: MAX_REPORTED - len(rejected)]
+            deleted += marker["deleted"]
+        return {"counts": counts, "rejected": rejected, "deleted": deleted}
 
     # -- 3. orphans -----------------------------------------------------------------------------------
 
@@ -326,38 +392,50 @@ class SnapshotJob:
         allow_mass_delete: bool,
         max_delete_percent: float,
         min_product_count: int,
+        started: str,
     ) -> dict[str, Any]:
-        """The ledger's entities this snapshot lacks (made before it was cut), behind the shrink guard."""
+        """The ledger's entities this snapshot lacks (written before it was cut), behind the guards.
+
+        - Incomplete: the items applied are counted from the done-markers, one per batch however often it
+          ran; fewer than the snapshot holds, and nothing is deleted (the execution fails).
+        - An entity whose id is in the snapshot (a valid line, or an invalid one it could be read from) is
+          never an orphan, whichever batches ran.
+        - The shrink guard: per kind, the orphans' share of the entities that existed before this
+          execution started (not of what it created), and MinProductCount."""
         cut = datetime.fromisoformat(taken_at).timestamp()
-        held = set(self._get_json(_work(run, "validation.json"))["held"])
-        applied = self.state.snapshot_counts(run).get("items.done", 0)
-        total, orphans = 0, []
+        began = datetime.fromisoformat(started).timestamp()
+        validation = self._get_json(_work(run, "validation.json"))
+        present = array("Q")
+        present.frombytes(self.s3.get_object(Bucket=self.bucket, Key=_work(run, IDS))["Body"].read())
+        applied = sum(count for count, _key in self._markers(run, "items"))
+        before = dict.fromkeys(KINDS, 0)
+        orphans: dict[str, list[str]] = {kind: [] for kind in KINDS}
+        total = 0
         for entry in self.ledger.scan():
             total += 1
-            if entry.snapshot != snapshot and entry.occurred_at <= cut and entry.entity not in held:
-                orphans.append({"entity": entry.entity})
-        orphans.sort(key=lambda o: o["entity"].startswith("category#"))  # items before categories
-        guard = ""
-        if applied < items:
-            guard = (
-                f"{items - applied} of {items} items were not applied (failed batches), so orphans cannot be "
-                "told apart: nothing was deleted; run the snapshot again"
-            )
-        elif orphans and not allow_mass_delete and len(orphans) * 100 > max_delete_percent * total:
-            guard = (
-                f"{len(orphans)} of the {total} entities this stack wrote would be deleted, above "
-                f"SnapshotMaxDeletePercent ({max_delete_percent:g} %): nothing was deleted"
-            )
-        elif orphans and not allow_mass_delete and items < min_product_count:
-            guard = (
-                f"the snapshot holds {items} items, fewer than MinProductCount ({min_product_count}): "
-                "nothing was deleted"
-            )
+            kind = entry.entity.partition("#")[0]
+            if kind not in before:
+                continue
+            if entry.created_at < began:
+                before[kind] += 1
+            if entry.occurred_at <= cut and not contains(present, entry.entity):
+                orphans[kind].append(entry.entity)
+        guard = _guard(
+            items=items,
+            applied=applied,
+            keeps=validation.get("keeps_orphans", ""),
+            orphans={kind: len(found) for kind, found in orphans.items()},
+            before=before,
+            allow_mass_delete=allow_mass_delete,
+            max_delete_percent=max_delete_percent,
+            min_product_count=min_product_count,
+        )
+        planned = [{"entity": entity} for kind in KINDS for entity in sorted(orphans[kind])]  # items first
         key = _work(run, "orphans.json")
-        self._put_json(key, [] if guard else orphans)
+        self._put_json(key, [] if guard else planned)
         return {
             "ledger": total,
-            "orphans": len(orphans),
+            "orphans": len(planned),
             "guard": guard,
             "incomplete": applied < items,  # failed batches: the execution fails, whatever the guard
             "orphansKey": key,
@@ -369,21 +447,17 @@ class SnapshotJob:
         self, snapshot: str, run: str, *, execution: str, outcome: str, reason: str, started: str
     ) -> dict[str, Any]:
         validation = self._get_json(_work(run, "validation.json"), default={})
-        counts = self.state.snapshot_counts(run)
-        rejected: list[Any] = []
-        listing = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=_work(run, "rejected/"))
-        for found in listing.get("Contents", []):
-            if len(rejected) >= MAX_REPORTED:
-                break
-            rejected.extend(self._get_json(found["Key"])[: MAX_REPORTED - len(rejected)])
+        done = self._done(run)
+        counts = done["counts"]
         now = datetime.now(UTC)
-        taken_at = validation.get("taken_at")
+        taken_at, given = validation.get("taken_at"), validation.get("taken_at_given")
         report = {
             "snapshot": snapshot,
             "execution": execution,
             "outcome": outcome,
             "reason": reason,
-            "takenAt": datetime.fromtimestamp(taken_at, UTC).isoformat() if taken_at else None,
+            "takenAt": _iso(taken_at),
+            "takenAtGiven": _iso(given),  # a header later than the upload, taken as the upload
             "lines": validation.get("lines", 0),
             "invalid": validation.get("invalid", 0),
             "items": _counts(counts, "items"),
@@ -391,13 +465,47 @@ class SnapshotJob:
             "deleted": counts.get("deletes.deleted", 0),
             "deletesRejected": counts.get("deletes.rejected", 0),
             "deletesStale": counts.get("deletes.stale", 0),
+            "deletedItems": _deleted(done["deleted"], "item"),
+            "deletedCategories": _deleted(done["deleted"], "category"),
             "durations": {
                 "validateSeconds": validation.get("seconds", 0),
                 "totalSeconds": round((now - datetime.fromisoformat(started)).total_seconds(), 3),
             },
             "invalidLines": validation.get("invalid_lines", []),
-            "rejected": rejected,
-            "reportKey": f"{REPORTS_PREFIX}{snapshot}.json",
+            "rejected": done["rejected"],
+            "reportKey": report_key(run),
+        }
+        self._put_json(report["reportKey"], report)
+        return report
+
+    def report_unvalidated(
+        self, execution_input: Any, *, execution: str, outcome: str, reason: str, started: str
+    ) -> dict[str, Any] | None:
+        """The report of an execution whose validation itself failed (the function timed out, S3 failed):
+        under the snapshot's name when its input names one, else None (nothing to file it under)."""
+        try:
+            key = object_key(execution_input, self.bucket)
+        except SnapshotInputError:
+            return None
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            head, key = self._head(key)
+            etag = head["ETag"]
+        except (BotoCoreError, ClientError):
+            etag = ""  # the object is gone or unreadable: its name alone
+        snapshot = snapshot_id(key, etag)
+        report: dict[str, Any] = {
+            "snapshot": snapshot,
+            "execution": execution,
+            "outcome": outcome,
+            "reason": reason,
+            "durations": {
+                "totalSeconds": round(
+                    (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds(), 3
+                )
+            },
+            "reportKey": report_key(run_id(snapshot, execution)),
         }
         self._put_json(report["reportKey"], report)
         return report
@@ -417,6 +525,51 @@ class SnapshotJob:
             return default
 
 
+def _guard(
+    *,
+    items: int,
+    applied: int,
+    keeps: str,
+    orphans: dict[str, int],
+    before: dict[str, int],
+    allow_mass_delete: bool,
+    max_delete_percent: float,
+    min_product_count: int,
+) -> str:
+    """Why nothing may be deleted ("" when the orphans may go)."""
+    if applied < items:
+        return (
+            f"{items - applied} of {items} items were not applied (failed batches), so orphans cannot be "
+            "told apart: nothing was deleted; run the snapshot again"
+        )
+    if not any(orphans.values()) or allow_mass_delete:
+        return ""
+    if keeps:
+        return keeps
+    for kind in KINDS:
+        base = before[kind]
+        if orphans[kind] and orphans[kind] * 100 > max_delete_percent * base:
+            return (
+                f"{orphans[kind]} of the {base} {PLURAL[kind]} that existed before this snapshot would be "
+                f"deleted, above SnapshotMaxDeletePercent ({max_delete_percent:g} %): nothing was deleted"
+            )
+    if items < min_product_count:
+        return (
+            f"the snapshot holds {items} items, fewer than MinProductCount ({min_product_count}): "
+            "nothing was deleted"
+        )
+    return ""
+
+
+def run_id(snapshot: str, execution: str) -> str:
+    """One execution over a snapshot: its work files and report (`<snapshot>/<execution name>`)."""
+    return f"{snapshot}/{execution.rsplit(':', 1)[-1]}"
+
+
+def report_key(run: str) -> str:
+    return f"{REPORTS_PREFIX}{run}.json"
+
+
 def _raise_failures(outcomes: list[str], what: str) -> None:
     """Raise for the Map to retry the batch when any of its entities failed for a reason retrying may fix
     (what was applied is unchanged the next time). `outcomes`: "" per entity done, else why it failed."""
@@ -429,9 +582,29 @@ def _work(run: str, name: str) -> str:
     return f"{RUNS_PREFIX}{run}/{name}"
 
 
+def _iso(timestamp: float | None) -> str | None:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat() if timestamp else None
+
+
 def _counts(counts: dict[str, int], kind: str) -> dict[str, int]:
     names = ("created", "updated", "unchanged", "rejected", "stale")
     return {name: counts.get(f"{kind}.{name}", 0) for name in names}
+
+
+def _deleted(entities: list[str], kind: str) -> dict[str, Any]:
+    """The shop's ids of the deleted entities of a kind (the first MAX_DELETED_REPORTED), and their count:
+    what a user needs to restore them."""
+    ids: list[int | str] = []
+    count = 0
+    for entity in sorted(entities):
+        found, _, ref = entity.partition("#")
+        if found != kind:
+            continue
+        count += 1
+        if len(ids) < MAX_DELETED_REPORTED:
+            space, _, value = ref.partition(":")
+            ids.append(ref if kind == "item" else int(value) if space == "id" else value)
+    return {"count": count, "ids": ids}
 
 
 def _delete_event(entity: str, snapshot: str, at: datetime) -> Any:

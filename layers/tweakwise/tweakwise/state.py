@@ -5,8 +5,7 @@ Items, by their `entity` key:
   retry never reverts newer data (the stale-write guard); expires after `ttl_days`.
 - `__publish__`: changedAt (last applied change), startedAt (last publish started), running.
 - `__snapshot__`: the lock that lets one snapshot run at a time (execution, lockedAt).
-- `snapshot#<id>`: the counts a snapshot's batches add up (created, unchanged, ...); expires like the guard.
-Every write is conditional or an atomic ADD, so concurrent workers, publishers and batches agree.
+Every write is conditional, so concurrent workers, publishers and batches agree.
 """
 
 from __future__ import annotations
@@ -142,7 +141,7 @@ class SyncState:
             ExpressionAttributeValues=values,
         )
 
-    # -- one snapshot at a time, and its counts -------------------------------------------------------
+    # -- one snapshot at a time ----------------------------------------------------------------------
 
     def lock_snapshot(self, execution: str, lease_seconds: float, now: float | None = None) -> str:
         """Take the snapshot lock for `execution`: "" when taken, else the execution holding it. A lock
@@ -173,30 +172,6 @@ class SyncState:
             ExpressionAttributeNames={"#e": "execution"},
             ExpressionAttributeValues={":me": {"S": execution}},
         )
-
-    def add_snapshot_counts(self, snapshot: str, counts: dict[str, int]) -> None:
-        """Add one batch's counts to its snapshot's totals (atomic: batches run in parallel)."""
-        counts = {name: value for name, value in counts.items() if value}
-        if not counts:
-            return
-        names = {f"#c{i}": name for i, name in enumerate(counts)}
-        values: dict[str, Any] = {f":c{i}": {"N": str(value)} for i, value in enumerate(counts.values())}
-        values[":x"] = {"N": str(int(time.time()) + self.ttl_seconds)}
-        self.dynamodb.update_item(
-            TableName=self.table,
-            Key={"entity": {"S": f"snapshot#{snapshot}"}},
-            UpdateExpression="ADD "
-            + ", ".join(f"{n} :c{i}" for i, n in enumerate(names))
-            + " SET expiresAt = :x",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
-    def snapshot_counts(self, snapshot: str) -> dict[str, int]:
-        item = self.dynamodb.get_item(
-            TableName=self.table, Key={"entity": {"S": f"snapshot#{snapshot}"}}, ConsistentRead=True
-        ).get("Item", {})
-        return {name: int(value["N"]) for name, value in item.items() if name not in ("entity", "expiresAt")}
 
 
 class PublishMark:
