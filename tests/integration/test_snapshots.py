@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -28,7 +29,7 @@ FUNCTIONS = [k for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::S
 class Stack:
     """The template's resources in moto, its snapshot and worker functions in process."""
 
-    def __init__(self, sandbox, overrides: dict[str, str]):
+    def __init__(self, sandbox, overrides: dict[str, str], retries: int = 0):
         self.sandbox = sandbox
         self.resolver = Resolver(TEMPLATE, overrides)
         for logical in FUNCTIONS:
@@ -39,7 +40,7 @@ class Stack:
         provision(TEMPLATE, self.resolver, {secret: credentials})
         extra = {
             "TWEAKWISE_API_URL": sandbox.url,
-            "TWEAKWISE_MAX_RETRIES": "0",
+            "TWEAKWISE_MAX_RETRIES": str(retries),
             "POWERTOOLS_METRICS_NAMESPACE": "TweakwiseTest",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
@@ -573,3 +574,81 @@ def test_a_validation_that_fails_still_writes_a_report_and_releases_the_lock(sta
     assert report is not None and report["outcome"] == "failed" and "404" in report["reason"]
     assert report["reportKey"].startswith("reports/vanished-/")
     assert stack.apply(catalog(2), name="next.jsonl")[0].status == "SUCCEEDED"
+
+
+# -- an older snapshot beside newer webhook changes, under 429s -------------------------------------------
+
+
+def test_an_older_snapshot_beside_newer_webhook_changes_under_429s_leaves_the_newer_values(aws, sandbox):
+    """The issue's own run: an older snapshot of 40 items applied while newer webhook upserts of the same
+    items arrive, Tweakwise answering 40 % of requests 429 (Retry-After: 1) and the clients retrying. Each
+    newer upsert is sent the moment the snapshot's request for its item is throttled, so it comes in
+    while that request waits for its retry."""
+    import queue
+
+    from tweakwise.ledger import body_digest
+    from tweakwise_local.sandbox import Faults
+
+    stack = Stack(sandbox, {}, retries=3)
+    count = 40
+    first = datetime.now(UTC) - timedelta(seconds=120)
+    stack.apply([{"type": "snapshot", "takenAt": first.isoformat()}, *catalog(count)])
+    taken = datetime.now(UTC) - timedelta(seconds=60)
+    key = stack.upload(
+        [{"type": "snapshot", "takenAt": taken.isoformat()}, *catalog(count, price=7)], name="older.jsonl"
+    )
+    newer = {
+        f"/item/SKU-{n}": {
+            "id": f"evt-{n}",
+            "type": "item.upsert",
+            "occurredAt": datetime.now(UTC).isoformat(),
+            "item": {
+                "id": f"SKU-{n}",
+                "name": f"Item SKU-{n}",
+                "price": 42,
+                "stock": 1,
+                "categories": ["trail"],
+            },
+        }
+        for n in range(count)
+    }
+    arriving: queue.Queue = queue.Queue()
+    answer = sandbox.answer
+
+    def throttled(method, path, headers, body):
+        status, payload, extra = answer(method, path, headers, body)
+        if status == 429 and method == "PATCH" and (body or {}).get("Price") == 7 and path in newer:
+            arriving.put(newer.pop(path))  # the shop changes the item while the snapshot's PATCH waits
+        return status, payload, extra
+
+    worker = stack.functions["CatalogWorkerFunction"]
+
+    def webhooks() -> None:
+        while (event := arriving.get()) is not None:
+            waiting = queue_messages([event], prefix=f"{event['id']}-")
+            while waiting:  # what failed, SQS hands over again
+                failures, _ = worker.invoke(sqs_event(waiting))
+                failed = {f["itemIdentifier"] for f in failures["batchItemFailures"]}
+                waiting = [m for m in waiting if m["MessageId"] in failed]
+
+    thread = threading.Thread(target=webhooks)
+    thread.start()
+    sandbox.faults = Faults.parse("429=0.4,retry-after=1,seed=11")
+    sandbox.answer = throttled
+    try:
+        execution, _ = stack.run(key)
+    finally:
+        arriving.put(None)
+        thread.join(300)
+        sandbox.faults, sandbox.answer = Faults(), answer
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    raced = count - len(newer)
+    assert raced >= 5  # newer upserts came in while the snapshot's PATCH of their item waited
+    changed = [n for n in range(count) if f"/item/SKU-{n}" not in newer]
+    wrong = [n for n in changed if sandbox.items[f"SKU-{n}"]["Price"] != 42]
+    assert wrong == [], f"{len(wrong)} of {raced} items hold the older snapshot's price"
+    trail = next(c["CategoryId"] for c in sandbox.categories.values() if c.get("Key") == "trail")
+    ledger = stack.ledger()
+    for n in changed:
+        body = {"Name": f"Item SKU-{n}", "Price": 42, "Stock": 1, "Categories": [trail]}
+        assert ledger[f"item#SKU-{n}"]["digest"]["S"] == body_digest(body), n

@@ -35,6 +35,11 @@ class UnknownCategoryError(TweakwiseError):
     """A category key that Tweakwise does not know (yet): retried, as its upsert may still be on its way."""
 
 
+class EntityBusyError(TweakwiseError):
+    """Another writer holds the entity's lease (its request may still reach Tweakwise): this change is
+    tried again later, so the two writes reach Tweakwise in the order they were claimed."""
+
+
 class GroupSkippedError(TweakwiseError):
     """Not tried: an earlier message of its SQS FIFO group failed, and it may not overtake that one."""
 

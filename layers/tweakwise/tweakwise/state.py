@@ -1,8 +1,10 @@
 """The sync state table (DynamoDB): the one module that knows its keys and how they are written.
 
 Items, by their `entity` key:
-- `<kind>#<ref>` (e.g. `item#A1`): the newest `occurredAt` applied to that entity, so a sender's late
-  retry never reverts newer data (the stale-write guard); expires after `ttl_days`.
+- `<kind>#<ref>` (e.g. `item#A1`): the newest `occurredAt` claimed for that entity, so a sender's late
+  retry never reverts newer data (the stale-write guard), and the lease of the one writer sending it to
+  Tweakwise now (`leaseToken`, `leaseUntil`), so writes of one entity reach Tweakwise in the order they
+  were claimed, retries included; expires after `ttl_days`.
 - `__publish__`: changedAt (last applied change), startedAt (last publish started), running.
 - `__snapshot__`: the lock that lets one snapshot run at a time (execution, lockedAt).
 Every write is conditional, so concurrent workers, publishers and batches agree.
@@ -13,9 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
@@ -26,6 +30,29 @@ logger = logging.getLogger("tweakwise")
 PUBLISH_KEY = {"entity": {"S": "__publish__"}}
 SNAPSHOT_LOCK_KEY = {"entity": {"S": "__snapshot__"}}
 DEFAULT_TTL_DAYS = 30
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"
+    STALE = "stale"  # a newer event for the entity was claimed already
+    BUSY = "busy"  # another writer holds the entity's lease: wait for it
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One writer's hold on an entity: no other write of it starts before the lease ends."""
+
+    entity: str
+    token: str
+    until: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    lease: Lease | None = None  # CLAIMED
+    holder: str = ""  # BUSY: the event holding the lease
+    until: float = 0.0  # BUSY: when its lease ends at the latest
 
 
 @dataclass(frozen=True)
@@ -51,22 +78,82 @@ class SyncState:
             return False
         return True
 
-    # -- the stale-write guard ------------------------------------------------------------------------
+    # -- the stale-write guard and the writer's lease -------------------------------------------------
 
-    def claim_entity(self, entity: str, occurred_at: datetime, event_id: str) -> bool:
-        """Claim an entity for an event: True unless a newer event for it was applied already."""
-        # Claim before applying: a retry of this same event (equal time) claims again and re-applies,
-        # which is safe because every Tweakwise write here is an idempotent upsert or delete.
-        return self._update(
-            {"entity": {"S": entity}},
-            UpdateExpression="SET occurredAt = :t, eventId = :e, expiresAt = :x",
-            ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
-            ExpressionAttributeValues={
-                ":t": {"N": repr(occurred_at.timestamp())},
-                ":e": {"S": event_id},
-                ":x": {"N": str(int(time.time()) + self.ttl_seconds)},
-            },
-        )
+    def claim_entity(
+        self,
+        entity: str,
+        occurred_at: datetime | None,
+        event_id: str,
+        lease_until: float,
+        now: float | None = None,
+    ) -> Claim:
+        """Claim an entity for an event: stale when a newer event for it was claimed already; busy while
+        another writer's lease on it runs (its request may still reach Tweakwise); else claimed, with a
+        lease until `lease_until` (epoch seconds) that `release` ends early.
+
+        A retry of the same event (equal time) claims again and re-applies, which is safe: every Tweakwise
+        write here is an idempotent upsert or delete. An event without occurredAt takes the lease only."""
+        now = time.time() if now is None else now
+        token = uuid.uuid4().hex
+        values: dict[str, Any] = {
+            ":e": {"S": event_id},
+            ":x": {"N": str(int(now) + self.ttl_seconds)},
+            ":k": {"S": token},
+            ":u": {"N": repr(lease_until)},
+            ":now": {"N": repr(now)},
+        }
+        expression = "SET eventId = :e, expiresAt = :x, leaseToken = :k, leaseUntil = :u"
+        condition = "(attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
+        if occurred_at is not None:
+            expression += ", occurredAt = :t"
+            condition += " AND (attribute_not_exists(occurredAt) OR occurredAt <= :t)"
+            values[":t"] = {"N": repr(occurred_at.timestamp())}
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"entity": {"S": entity}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException as exc:
+            response: Any = exc.response  # with the item, through ReturnValuesOnConditionCheckFailure
+            old: dict[str, Any] = response.get("Item") or {}
+            newest = float(old.get("occurredAt", {}).get("N", "-inf"))
+            if occurred_at is not None and newest > occurred_at.timestamp():
+                return Claim(ClaimOutcome.STALE)
+            holder = old.get("eventId", {}).get("S", "")
+            return Claim(
+                ClaimOutcome.BUSY, holder=holder, until=float(old.get("leaseUntil", {}).get("N", "0"))
+            )
+        return Claim(ClaimOutcome.CLAIMED, Lease(entity, token, lease_until))
+
+    def release(self, lease: Lease, until: float | None = None) -> None:
+        """End a lease (or, with `until`, keep it until then only), unless another writer holds it by now.
+        Best effort: a lease not released ends by itself at its time."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        values: dict[str, Any] = {":k": {"S": lease.token}}
+        if until is None:
+            expression = "REMOVE leaseToken, leaseUntil"
+        else:
+            expression = "SET leaseUntil = :u"
+            values[":u"] = {"N": repr(until)}
+        try:
+            self._update(
+                {"entity": {"S": lease.entity}},
+                UpdateExpression=expression,
+                ConditionExpression="leaseToken = :k",
+                ExpressionAttributeValues=values,
+            )
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning(
+                "Could not release the lease on %s (%s); it ends by itself at its time",
+                lease.entity,
+                getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__,
+            )
 
     # -- publish after sync ---------------------------------------------------------------------------
 

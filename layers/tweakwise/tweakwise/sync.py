@@ -3,7 +3,8 @@
 - `to_item_fields` (and `CatalogSync._upsert_category`) map the webhook contract to Tweakwise's field names.
 - `CategoryRefs` turns the shop's category keys into Tweakwise's numeric ids (cached per container).
 - `CatalogSync.prepare` + `apply_change`: the one apply path of webhook events and snapshot lines. It
-  claims the entity in the sync state table (`state.SyncState`: a late retry never reverts newer data),
+  claims the entity in the sync state table (`state.SyncState`: a late retry never reverts newer data,
+  and one writer at a time holds the entity's lease, so writes land in the order they were claimed),
   sends the change and records its body's digest in the ledger (`ledger.Ledger`).
 - `CatalogSync.apply_record` applies one queued event and returns its `Outcome`; a Tweakwise 400 goes to
   the dead-letter queue at once.
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +29,13 @@ from pydantic import ValidationError
 from . import secrecy
 from .client import TweakwiseClient
 from .errors import (
+    ConnectionFailedError,
+    EntityBusyError,
     NotFoundError,
     PathParameterError,
     QueueError,
     RejectedError,
+    RequestTimeoutError,
     UnknownCategoryError,
 )
 from .events import (
@@ -44,7 +49,7 @@ from .events import (
 )
 from .lazy import Lazy
 from .ledger import Ledger, body_digest
-from .state import SyncState
+from .state import ClaimOutcome, Lease, SyncState
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_sqs import SQSClient
@@ -60,6 +65,9 @@ class Outcome(StrEnum):
 
 
 UNREADABLE = "unreadable"  # the EventType attribute of a dead letter whose body is no valid event
+# How long a change waits for another writer of its entity before it is tried again later.
+LEASE_WAIT_SECONDS = 30.0
+MAX_INVOCATION_SECONDS = 900.0  # Lambda's longest: a lease's length when no deadline is set
 
 
 def to_item_fields(item: Item, category_ids: list[int] | None) -> dict[str, Any]:
@@ -212,20 +220,64 @@ class CatalogSync:
         return Change(event, entity_key(event), body)
 
     def apply_change(self, change: Change, snapshot: str = "") -> Outcome:
-        """Claim the entity (stale-write guard), send the change, record it in the ledger."""
+        """Claim the entity (stale-write guard and the writer's lease), send the change, record it in the
+        ledger, release the lease. Only one writer of an entity sends at a time, retries included, so its
+        writes reach Tweakwise in the order they were claimed and the ledger records them in that order."""
         event = change.event
-        if event.occurredAt is not None and not self.state.claim_entity(
-            change.entity, event.occurredAt, event.id
-        ):
+        lease = self._claim(change)
+        if lease is None:
             return Outcome.STALE
-        self._send(change)
-        if self.ledger is not None:
-            at = event.occurredAt.timestamp() if event.occurredAt is not None else time.time()
-            if change.body is None:
-                self.ledger.forget(change.entity, at)
-            else:
-                self.ledger.record(change.entity, change.digest, at, snapshot)
+        try:
+            self._send(change)
+        except (RequestTimeoutError, ConnectionFailedError):
+            # Tweakwise may still apply a request it did not answer: the entity stays held a while longer.
+            self.state.release(lease, until=time.time() + self._settle_seconds())
+            raise
+        except BaseException:
+            self.state.release(lease)
+            raise
+        try:
+            if self.ledger is not None:
+                at = event.occurredAt.timestamp() if event.occurredAt is not None else time.time()
+                if change.body is None:
+                    self.ledger.forget(change.entity, at)
+                else:
+                    self.ledger.record(change.entity, change.digest, at, snapshot)
+        finally:
+            self.state.release(lease)
         return Outcome.APPLIED
+
+    def _claim(self, change: Change) -> Lease | None:
+        """The entity's lease for this change, waiting (at most LEASE_WAIT_SECONDS, and never past the
+        invocation's deadline) while another writer holds it; None when a newer change was claimed."""
+        event = change.event
+        remaining = self.client.deadline.remaining()
+        budget = LEASE_WAIT_SECONDS if remaining is None else min(LEASE_WAIT_SECONDS, remaining / 2)
+        give_up = time.monotonic() + budget
+        pause = 0.05
+        while True:
+            until = time.time() + (MAX_INVOCATION_SECONDS if remaining is None else remaining)
+            claim = self.state.claim_entity(
+                change.entity, event.occurredAt, event.id, until + self._settle_seconds()
+            )
+            if claim.outcome is ClaimOutcome.CLAIMED:
+                return claim.lease
+            if claim.outcome is ClaimOutcome.STALE:
+                return None
+            wait = min(pause, max(claim.until - time.time(), 0.0) + 0.01)
+            if time.monotonic() + wait > give_up:
+                ends = datetime.fromtimestamp(claim.until, UTC).isoformat(timespec="seconds")
+                raise EntityBusyError(
+                    f"{change.entity} is being written by event {claim.holder!r} (its lease ends by "
+                    f"{ends}); this change is tried again later, so the two reach Tweakwise in order"
+                )
+            time.sleep(wait)
+            pause = min(pause * 2, 1.0)
+            remaining = self.client.deadline.remaining()
+
+    def _settle_seconds(self) -> float:
+        """How long an unanswered request may still land: as long as the client waits for an answer."""
+        return self.client.connect_timeout + self.client.read_timeout
 
     def _send(self, change: Change) -> None:
         event, body = change.event, change.body
