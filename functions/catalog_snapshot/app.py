@@ -27,7 +27,7 @@ dynamodb = boto3.client("dynamodb")
 state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
 ledger = Ledger(dynamodb, settings.ledger_table)
 job = SnapshotJob(
-    lambda: boto3.client("s3"),  # made on first use: a Map batch reads S3 only to record rejections
+    lambda: boto3.client("s3"),  # made on first use: not at init, which every Map slot's cold start pays
     settings.bucket,
     CatalogSync(client, state, ledger=ledger),
     ledger,

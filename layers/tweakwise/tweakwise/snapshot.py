@@ -3,14 +3,19 @@ agree with Tweakwise by the snapshot state machine, one step per method of `Snap
 
 1. `validate`: stream the object line by line (never whole in memory), check every line with the
    webhook's models and order the categories parents first (`snapshot_lines`), write the items as a
-   JSON array for the Distributed Map's item reader. Refuse the whole snapshot when too many lines are
-   invalid or an id appears twice.
+   JSON array for the Distributed Map's item reader and every id of the snapshot (invalid lines' too) as
+   a sorted digest list. Refuse the whole snapshot when too many lines are invalid, an id appears twice
+   or the file cannot be read to its end.
 2. `apply_categories`, then `apply_batch` per Distributed Map batch: each line goes through the worker's
    apply path (`CatalogSync.prepare` + `apply_change`), skipped when its body's digest equals the
-   ledger's, so an unchanged snapshot sends Tweakwise nothing.
-3. `plan_orphans`: the ledger's entities the snapshot lacks, behind the shrink guard; `apply_deletes`
-   deletes them per batch.
-4. `report`: counts, durations and the first invalid lines as JSON in `reports/<snapshot id>.json`.
+   ledger's, so an unchanged snapshot sends Tweakwise nothing. Each batch that ends leaves one
+   done-marker, so a batch run twice counts once.
+3. `plan_orphans`: the ledger's entities whose id the snapshot does not hold, behind the guards (a failed
+   batch, an invalid line naming no readable id, the shrink guard per kind); `apply_deletes` deletes them
+   per batch.
+4. `report`: counts, deleted ids, durations and the first invalid lines as JSON in
+   `reports/<snapshot id>/<execution name>.json`, for every execution (`report_unvalidated` when the
+   validation itself failed).
 """
 
 from __future__ import annotations
