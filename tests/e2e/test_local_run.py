@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import hmac
 import json
@@ -207,6 +208,15 @@ def test_make_snapshot_applies_a_snapshot_through_make_run(tmp_path):
         assert refused.returncode == 1
         assert refused.stderr.strip().startswith("snapshot refused: 1 of 8 lines are invalid (12.5 %)")
         assert json.loads(refused.stdout)["invalidLines"][0]["line"] == 8
+
+        cut = tmp_path / "cut.jsonl.gz"
+        whole = gzip.compress(example.read_bytes() * 2000)
+        cut.write_bytes(whole[: len(whole) // 2])
+        unreadable = _snapshot(port, cut)
+        assert unreadable.returncode == 1
+        reason = unreadable.stderr.strip()
+        assert reason.startswith("snapshot refused: the gzip stream ends before its end after line "), reason
+        assert json.loads(unreadable.stdout)["outcome"] == "refused"  # its report, not null
 
 
 def test_a_port_in_use_gets_a_free_one_suggested():
