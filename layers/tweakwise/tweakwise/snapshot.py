@@ -500,20 +500,10 @@ class SnapshotJob:
         except (BotoCoreError, ClientError):
             etag = ""  # the object is gone or unreadable: its name alone
         snapshot = snapshot_id(key, etag)
-        report: dict[str, Any] = {
-            "snapshot": snapshot,
-            "execution": execution,
-            "outcome": outcome,
-            "reason": reason,
-            "durations": {
-                "totalSeconds": round(
-                    (datetime.now(UTC) - datetime.fromisoformat(started)).total_seconds(), 3
-                )
-            },
-            "reportKey": report_key(run_id(snapshot, execution)),
-        }
-        self._put_json(report["reportKey"], report)
-        return report
+        run = run_id(snapshot, execution)
+        return self.report(
+            snapshot, run, execution=execution, outcome=outcome, reason=reason, started=started
+        )
 
     # -- S3 -------------------------------------------------------------------------------------------
 
