@@ -29,7 +29,11 @@ BENCH_ENV = {
 
 
 class ConditionFailed(Exception):
-    pass
+    def __init__(self, item: dict | None = None):
+        super().__init__("The conditional request failed")
+        self.response = {"Error": {"Code": "ConditionalCheckFailedException"}}
+        if item is not None:  # ReturnValuesOnConditionCheckFailure=ALL_OLD
+            self.response["Item"] = item
 
 
 class DynamoDBStandIn:
@@ -83,13 +87,19 @@ class DynamoDBStandIn:
             entity = Key["entity"]["S"]
             item = dict(table.get(entity, {}))
             if not self._holds(item, kw.get("ConditionExpression"), names, values):
-                raise ConditionFailed()
+                old = item if kw.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+                raise ConditionFailed(old)
             parts = re.split(r"\b(SET|ADD|REMOVE)\b", UpdateExpression)[1:]
             for verb, body in zip(parts[::2], parts[1::2], strict=True):
-                for clause in (c.strip() for c in body.split(",") if c.strip()):
+                for clause in (c.strip() for c in re.split(r",(?![^(]*\))", body) if c.strip()):
                     if verb == "SET":
-                        name, value = (p.strip() for p in clause.split("="))
-                        item[names.get(name, name)] = values[value]
+                        name, value = (p.strip() for p in clause.split("=", 1))
+                        name = names.get(name, name)
+                        kept = re.fullmatch(r"if_not_exists\((\w+), (:\w+)\)", value)
+                        if kept:
+                            item[name] = item.get(kept[1], values[kept[2]])
+                        else:
+                            item[name] = values[value]
                     elif verb == "ADD":
                         name, value = clause.split()
                         name = names.get(name, name)
