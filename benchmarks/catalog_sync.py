@@ -180,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "The worker runs as Lambda runs it (`scripts/lambda_like.py`): python3.13, the layer as its build "
         "makes it, the template's environment, in a process of its own pinned to one CPU; each record goes "
-        "through "
-        "the real handler: the stale-guard claim (a conditional UpdateItem), `PATCH /item` over HTTP/1.1 "
-        "keep-alive to the Tweakwise sandbox in another process, and the ledger's record (one more "
-        f"UpdateItem); DynamoDB answers after {DYNAMODB_LATENCY * 1000:.0f} ms as in-region DynamoDB does "
-        "(a stand-in in the worker's process). The first, cold invocation is left out. A memory size stands "
+        "through the real handler: the stale-guard claim and its lease (a conditional UpdateItem), "
+        "`PATCH /item` over HTTP/1.1 keep-alive to the Tweakwise sandbox in another process, the ledger's "
+        "record and the lease's release (two more UpdateItems); DynamoDB answers after "
+        f"{DYNAMODB_LATENCY * 1000:.0f} ms as in-region DynamoDB does (a stand-in in the worker's process). "
+        "The first, cold invocation is left out. A memory size stands "
         f"for its CPU share, memory / {MB_PER_VCPU:,} MB of one CPU, as Lambda allocates it; limited by: "
         f"{how}.",
         "",
