@@ -93,21 +93,22 @@ def _strict(min_length: int, max_length: int) -> StringConstraints:
 EventId = Annotated[str, _strict(1, 128), LINE, _json_schema(1, 128)]
 ItemId = Annotated[str, _strict(1, 100), LINE, ADDRESSABLE, _json_schema(1, 100, addressable=True)]
 CategoryKey = Annotated[str, _strict(1, 50), LINE, ADDRESSABLE, _json_schema(1, 50, addressable=True)]
-Name = Annotated[str, _strict(1, 500), LINE, _json_schema(1, 500)]
+_NAME_SCHEMA = _string_schema(1, 500)
+Name = Annotated[str, _strict(1, 500), LINE, WithJsonSchema(_NAME_SCHEMA)]
 Url = Annotated[str, _strict(0, 500), LINE, _json_schema(0, 500)]
 Brand = Annotated[str, _strict(0, 250), LINE, _json_schema(0, 250)]
 GroupCode = Annotated[str, _strict(0, 100), LINE, _json_schema(0, 100)]
-AttributeValue = Annotated[str, _strict(0, 400), TEXT, _json_schema(0, 400, text=True)]
+_VALUE_SCHEMA = _string_schema(0, 400, text=True)
+AttributeValue = Annotated[str, _strict(0, 400), TEXT, WithJsonSchema(_VALUE_SCHEMA)]
 CategoryId = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 CategoryRef = CategoryId | CategoryKey  # numeric Tweakwise id, or the shop's own key
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
-_VALUE_SCHEMA = _string_schema(0, 400, text=True)
 Attributes = Annotated[
     dict[Name, AttributeValue | list[AttributeValue]],
     WithJsonSchema(  # pydantic would turn the name's pattern into patternProperties, which refuse nothing
         {
             "type": "object",
-            "propertyNames": _string_schema(1, 500),
+            "propertyNames": _NAME_SCHEMA,
             "additionalProperties": {"anyOf": [_VALUE_SCHEMA, {"type": "array", "items": _VALUE_SCHEMA}]},
         }
     ),
