@@ -148,3 +148,19 @@ def test_a_switch_is_true_or_false_only():
     with pytest.raises(ConfigurationError) as caught:
         settings.ObservabilitySettings.from_env({"TRACE_CALLS": "yes"})
     assert str(caught.value) == "TRACE_CALLS must be true or false, got 'yes'"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Optional(settings._FromEnvironment):
+    label: str | None = settings._setting("OPTIONAL_LABEL", None)
+    limit: int | None = settings._setting("OPTIONAL_LIMIT", None, minimum=1)
+
+
+def test_an_optional_setting_is_parsed_as_its_type_not_as_a_number():
+    read = _Optional.from_env({"OPTIONAL_LABEL": "12", "OPTIONAL_LIMIT": "12"})
+    assert read.label == "12"  # a string, though it looks like a number
+    assert read.limit == 12
+    assert _Optional.from_env({"OPTIONAL_LABEL": "shoes"}).label == "shoes"
+    assert _Optional.from_env({}) == _Optional(None, None)
+    with pytest.raises(ConfigurationError, match="OPTIONAL_LIMIT must be a whole number"):
+        _Optional.from_env({"OPTIONAL_LIMIT": "many"})

@@ -8,6 +8,8 @@ with the template parameter that sets it (tests/test_template.py compares them).
 from __future__ import annotations
 
 import os
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Self
@@ -22,17 +24,28 @@ def _setting(env: str, default: Any = MISSING, *, minimum: float | None = None, 
     return field(default=default, metadata={"env": env, "minimum": minimum, "maximum": maximum})
 
 
-def _parse(kind: str, name: str, raw: str, minimum: float | None, maximum: float | None) -> Any:
-    if kind == "str":
+def _kind(annotation: Any) -> type:
+    """The type a field's variable is parsed as: its annotation, `None` dropped from an optional."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kinds = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    if annotation not in (str, bool, int, float):
+        raise TypeError(f"a setting is a str, bool, int or float (or one of them | None), not {annotation!r}")
+    return annotation
+
+
+def _parse(kind: type, name: str, raw: str, minimum: float | None, maximum: float | None) -> Any:
+    if kind is str:
         return raw
-    if kind == "bool":
+    if kind is bool:
         if raw.lower() not in ("true", "false"):
             raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
         return raw.lower() == "true"
     try:
-        value = int(raw) if kind == "int" else float(raw)
+        value = int(raw) if kind is int else float(raw)
     except ValueError:
-        wanted = "a whole number" if kind == "int" else "a number"
+        wanted = "a whole number" if kind is int else "a number"
         raise ConfigurationError(f"{name} must be {wanted}, got {raw!r}") from None
     if minimum is not None and value < minimum:
         raise ConfigurationError(f"{name} must be at least {minimum:g}, got {raw!r}")
@@ -47,6 +60,7 @@ class _FromEnvironment:
         """Read and check every field's variable; ConfigurationError names the first bad one."""
         environ = os.environ if environ is None else environ
         values = {}
+        annotations = typing.get_type_hints(cls)  # the type objects (annotations are strings here)
         for spec in fields(cls):  # type: ignore[arg-type]
             name = spec.metadata["env"]
             raw = environ.get(name, "").strip()
@@ -55,7 +69,7 @@ class _FromEnvironment:
                     raise ConfigurationError(f"Environment variable {name} is not set; the template sets it")
                 continue
             values[spec.name] = _parse(
-                str(spec.type), name, raw, spec.metadata["minimum"], spec.metadata["maximum"]
+                _kind(annotations[spec.name]), name, raw, spec.metadata["minimum"], spec.metadata["maximum"]
             )
         return cls(**values)
 
