@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import unquote
 
-from tweakwise_local.template import Resolver
+from tweakwise_local.template import Resolver, state_machine_definition
 
 REGION = "eu-west-1"
 INVOKE_EVENT = "before-call.lambda.Invoke"
@@ -154,7 +154,8 @@ class StateMachines:
                 continue
             props = resource["Properties"]
             values = self.resolver.resolve(props.get("DefinitionSubstitutions", {}))
-            definition = batch_items_one_by_one(substitute(props["Definition"], values))
+            definition = state_machine_definition(self.template, logical)
+            definition = batch_items_one_by_one(substitute(definition, values))
             arn = sfn.create_state_machine(
                 name=logical,
                 definition=json.dumps(definition),

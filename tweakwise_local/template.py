@@ -41,6 +41,17 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
         return yaml.load(handle, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
 
 
+def state_machine_definition(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    """A state machine's definition: the ASL file its DefinitionS3Location names (statemachines/), as
+    `sam build` and `sam package` upload it, or its inline Definition."""
+    props = template["Resources"][logical_id]["Properties"]
+    location = props.get("DefinitionS3Location")
+    if isinstance(location, str):
+        with open(TEMPLATE.parent / location, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    return props["Definition"]
+
+
 def translate(template: dict[str, Any] | None = None, parameters: dict[str, str] | None = None) -> dict:
     """SAM -> CloudFormation, offline: local code paths become placeholder S3 URIs."""
     from samtranslator.translator.transform import transform

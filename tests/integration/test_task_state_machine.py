@@ -10,10 +10,10 @@ import pytest
 
 from conftest import IMPORT_GUID, REGION, LambdaContext, load_handler
 from tweakwise_local.states import StateMachines
-from tweakwise_local.template import Resolver, load_template
+from tweakwise_local.template import Resolver, load_template, state_machine_definition
 
 TEMPLATE = load_template()
-DEFINITION = TEMPLATE["Resources"]["TaskStateMachine"]["Properties"]["Definition"]
+DEFINITION = state_machine_definition(TEMPLATE, "TaskStateMachine")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tweakwise_local.template import ROOT, load_template, translate
+from tweakwise_local.template import ROOT, load_template, state_machine_definition, translate
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -405,7 +405,7 @@ def test_state_machine_logs_errors_without_execution_data_and_traces():
     assert props["TracingConfiguration"]["Enabled"] is True
     # Substitutions are text: numbers reach the definition through the execution input instead.
     assert all("Seconds" not in name for name in props["DefinitionSubstitutions"])
-    states = props["Definition"]["States"]
+    states = state_machine_definition(TEMPLATE, "TaskStateMachine")["States"]
     assert {"Trigger", "Wait", "Status", "Finished?", "CountFailure", "Notify"} <= set(states)
 
 
@@ -457,7 +457,7 @@ def test_the_webhook_and_the_worker_metrics_are_watched():
 
 # -- whole-catalog snapshots ---------------------------------------------------------------------------
 
-SNAPSHOT_DEFINITION = RESOURCES["SnapshotStateMachine"]["Properties"]["Definition"]
+SNAPSHOT_DEFINITION = state_machine_definition(TEMPLATE, "SnapshotStateMachine")
 
 
 def _sub(text: str) -> dict:
