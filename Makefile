@@ -91,14 +91,18 @@ format: $(VENV)/.ok ## Apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-tests: $(VENV)/.ok ## Every test (unit, integration, e2e) with coverage of the tweakwise package (fails under 90%)
-	$(VENV)/bin/python -m pytest --cov --cov-report=term-missing
+# The tiers past unit wait on sockets, retries and subprocesses: they run on PYTEST_WORKERS processes.
+PYTEST_WORKERS ?= auto
+PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
-unit: $(VENV)/.ok ## The quick loop: unit tests only (no moto, no sockets), in seconds
-	$(VENV)/bin/python -m pytest tests/unit -q
+tests: $(VENV)/.ok ## Every test (unit, integration, e2e), in parallel, with coverage of the tweakwise package (fails under 90%)
+	$(VENV)/bin/python -m pytest $(PARALLEL) --cov --cov-report=term-missing
 
-integration: $(VENV)/.ok ## moto and a local Tweakwise over real sockets
-	$(VENV)/bin/python -m pytest tests/integration -q
+unit: $(VENV)/.ok ## The quick loop: unit tests only (no moto, no sockets, no subprocesses), in seconds
+	$(VENV)/bin/python -m pytest tests/unit -q -p no:xdist
+
+integration: $(VENV)/.ok ## moto and a local Tweakwise over real sockets, in parallel
+	$(VENV)/bin/python -m pytest tests/integration -q $(PARALLEL)
 
 e2e: $(VENV)/.ok ## make run and make invoke as subprocesses
 	$(VENV)/bin/python -m pytest tests/e2e -q
@@ -122,16 +126,16 @@ invoke: $(VENV)/.ok ## Run one function locally: make invoke FUNCTION=CatalogMon
 	$(VENV)/bin/python -m tweakwise_local.invoke $(FUNCTION) $(EVENT)
 
 importtime: $(VENV)/.ok ## Cold starts as Lambda runs them (python3.13, the built layer): imports beside `import boto3`, init + first invocation
-	$(VENV)/bin/python scripts/importtime.py
+	$(VENV)/bin/python -m scripts.importtime
 
 clean: ## Remove build output and caches (keeps the virtualenvs)
 	rm -rf .aws-sam .pytest_cache .ruff_cache .coverage coverage.xml
 
 bench: $(VENV)/.ok ## Worker throughput as Lambda runs it, on one CPU and at 256-1024 MB CPU shares; webhook cost; writes docs/benchmarks.md
-	$(VENV)/bin/python benchmarks/catalog_sync.py
+	$(VENV)/bin/python -m benchmarks.catalog_sync
 
 bench-snapshot: $(VENV)/.ok ## Snapshot benchmarks (20,000 items, 1,000,000-line validation); writes their section of docs/benchmarks.md
-	$(VENV)/bin/python benchmarks/snapshot_sync.py
+	$(VENV)/bin/python -m benchmarks.snapshot_sync
 
 fuzz: $(VENV)/.ok $(FUZZ_VENV)/.ok ## Schemathesis against `make run`: signed requests, no 5xx, no answer off the schema
 	$(VENV)/bin/python scripts/fuzz_webhook.py $(FUZZ_VENV)/bin/schemathesis $(FUZZ_EXAMPLES)
@@ -141,7 +145,7 @@ mutation: $(MUTATION_VENV)/.ok ## mutmut over webhook, events, credentials, sync
 
 FAULT_ITEMS ?= 1000
 faults: $(VENV)/.ok ## 1,000 items through webhook, queue and worker against a sandbox answering 429/503
-	$(VENV)/bin/python benchmarks/fault_run.py $(FAULT_ITEMS)
+	$(VENV)/bin/python -m benchmarks.fault_run $(FAULT_ITEMS)
 
 # Empty: `make run` takes 3000, `make snapshot` the port of the one `make run` of this checkout running.
 API_PORT ?=

@@ -24,10 +24,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
-from lambda_like import MB_PER_VCPU, Tree, cpu_share, local_aws_and_tweakwise  # scripts/, beside benchmarks/
-from shared import BENCH_ENV, write_sections  # beside this script
+from benchmarks.shared import BENCH_ENV, write_sections
+from scripts.lambda_like import MB_PER_VCPU, Tree, cpu_share, local_aws_and_tweakwise
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -34,7 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from shared import BENCH_ENV, DynamoDBStandIn, write_sections  # beside this script
+from benchmarks.shared import BENCH_ENV, write_sections
+from scripts.standins import DynamoDBStandIn
 
 ROOT = Path(__file__).resolve().parent.parent
 

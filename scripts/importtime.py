@@ -23,12 +23,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from lambda_like import MB_PER_VCPU, ROOT, Tree, cpu_share, local_aws_and_tweakwise
-from shared import write_sections
-
+from benchmarks.shared import write_sections
+from scripts.lambda_like import MB_PER_VCPU, ROOT, Tree, cpu_share, local_aws_and_tweakwise
 from tweakwise_local.template import Resolver
 
 TARGET = 1.5  # a handler's import, at most this many times `import boto3`

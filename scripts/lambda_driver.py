@@ -43,8 +43,7 @@ def main() -> int:
     app = importlib.import_module("app")
     init_ms = (time.perf_counter() - started) * 1000
     if request.get("dynamodb_latency") is not None:
-        sys.path.insert(0, request["benchmarks"])
-        from shared import DynamoDBStandIn
+        from standins import DynamoDBStandIn  # beside this script
 
         app.state.dynamodb = app.ledger.dynamodb = DynamoDBStandIn(request["dynamodb_latency"])
     name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]

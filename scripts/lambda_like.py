@@ -203,7 +203,6 @@ class Tree:
                         "memory": self.memory(logical),
                         "timeout": float(function_setting(self.template, logical, "Timeout", 3)),
                         "dynamodb_latency": dynamodb_latency,
-                        "benchmarks": str(ROOT / "benchmarks"),
                     }
                 )
             )

@@ -9,7 +9,6 @@ from pathlib import Path
 import boto3
 import hypothesis
 import pytest
-from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
 from tweakwise.client import TweakwiseClient
@@ -47,6 +46,19 @@ def pytest_collection_modifyitems(items):
         kind = item.path.parent.name
         if kind in KINDS:
             item.add_marker(kind)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_spawn_nothing(request, monkeypatch):
+    """The unit loop stays in seconds: a unit test that starts a process fails (move it to integration)."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a unit test starts no process: move this test to tests/integration")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
 
 
 @pytest.fixture(autouse=True)
@@ -98,6 +110,8 @@ def tasks_secret(secrets, sandbox, monkeypatch):
 
 @pytest.fixture
 def aws():
+    from moto import mock_aws  # here: the unit loop never loads it
+
     with mock_aws():
         yield
 

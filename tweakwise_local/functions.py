@@ -130,3 +130,25 @@ class LocalFunction:
             finally:
                 CURRENT.reset(function_token)
                 _CAPTURE.reset(capture_token)
+
+
+@contextlib.contextmanager
+def local_functions() -> Iterator[Callable[[str], LocalFunction]]:
+    """moto and the sandbox provisioned from the template; yields a maker of the template's functions.
+    The caller sets LOCAL_AWS_ENVIRONMENT."""
+    from moto import mock_aws
+
+    from tweakwise.settings import ClientSettings
+    from tweakwise_local.credentials import local_tweakwise
+    from tweakwise_local.provision import provision
+    from tweakwise_local.template import load_template, variable_target
+
+    with mock_aws():
+        template = load_template()
+        resolver = Resolver(template)
+        tweakwise = local_tweakwise(demo=True)
+        secret = variable_target(template, ClientSettings.variable("secret_id"), resolver)
+        provision(template, resolver, {secret: tweakwise.credentials})
+        extra = {ClientSettings.variable("api_url"): tweakwise.url, "POWERTOOLS_LOG_LEVEL": "DEBUG"}
+        yield lambda logical: LocalFunction(template, logical, resolver, extra)
+        tweakwise.stop()

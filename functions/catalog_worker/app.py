@@ -1,7 +1,10 @@
 """Catalog worker (SQS FIFO): applies queued webhook events to Tweakwise, reporting partial failures."""
 
+from __future__ import annotations
+
 import time
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import boto3
 from aws_lambda_powertools import Metrics
@@ -15,6 +18,9 @@ from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings, WorkerSettings
 from tweakwise.state import PublishMark, SyncState
 from tweakwise.sync import CatalogSync, Outcome
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 logger, tracer = logger_and_tracer()
 metrics = Metrics()
@@ -46,7 +52,7 @@ def apply(record: SQSRecord) -> Outcome:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> dict:
+def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
     client.set_deadline(context)
     mark.begin(until=time.time() + context.get_remaining_time_in_millis() / 1000)
     with processor(records=event["Records"], handler=apply, lambda_context=context):

@@ -3,39 +3,18 @@ Lambda functions are, SQS FIFO deduplication as SQS keeps it, clear words for a 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
-from moto import mock_aws
 
-from tweakwise.settings import ClientSettings
 from tweakwise_local import credentials, queues
 from tweakwise_local.credentials import local_tweakwise
-from tweakwise_local.functions import LocalFunction
-from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
-from tweakwise_local.template import Resolver, load_template, variable_target
-
-
-@contextlib.contextmanager
-def local_functions() -> Iterator[Callable[[str], LocalFunction]]:
-    """moto and the sandbox provisioned from the template; yields a maker of the template's functions.
-    The caller sets LOCAL_AWS_ENVIRONMENT."""
-    with mock_aws():
-        template = load_template()
-        resolver = Resolver(template)
-        tweakwise = local_tweakwise(demo=True)
-        secret = variable_target(template, ClientSettings.variable("secret_id"), resolver)
-        provision(template, resolver, {secret: tweakwise.credentials})
-        extra = {ClientSettings.variable("api_url"): tweakwise.url, "POWERTOOLS_LOG_LEVEL": "DEBUG"}
-        yield lambda logical: LocalFunction(template, logical, resolver, extra)
-        tweakwise.stop()
+from tweakwise_local.functions import local_functions
+from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT
 
 
 @pytest.fixture
@@ -50,8 +29,7 @@ def local(monkeypatch):
 # loaded by an earlier test would still write to that test's output.
 TWO_FUNCTIONS = """
 import json, os, sys
-sys.path.insert(0, sys.argv[1])
-from test_local_runtime import local_functions
+from tweakwise_local.functions import local_functions
 from tweakwise_local.events import log_lines
 from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT
 
@@ -67,7 +45,7 @@ print(json.dumps([entry for _line, entry in log_lines(printed) if entry is not N
 
 def test_each_function_logs_under_its_own_name_whichever_loaded_last():
     run = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", TWO_FUNCTIONS, str(Path(__file__).parent)],
+        [sys.executable, "-c", TWO_FUNCTIONS],
         capture_output=True,
         text=True,
         check=True,

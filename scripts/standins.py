@@ -1,0 +1,135 @@
+"""A DynamoDB stand-in in memory, with a latency: what the sync state and the ledger call, for the
+benchmarks and the Lambda-like driver (scripts/lambda_driver.py imports it from this folder)."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+
+class ConditionFailed(Exception):
+    def __init__(self, item: dict | None = None):
+        super().__init__("The conditional request failed")
+        self.response = {"Error": {"Code": "ConditionalCheckFailedException"}}
+        if item is not None:  # ReturnValuesOnConditionCheckFailure=ALL_OLD
+            self.response["Item"] = item
+
+
+class DynamoDBStandIn:
+    """The calls the sync state and the ledger make, answered from memory after `latency` with DynamoDB's
+    semantics for the expressions they use (conditions, SET, ADD, REMOVE)."""
+
+    class exceptions:
+        ConditionalCheckFailedException = ConditionFailed
+
+    def __init__(self, latency: float):
+        self.latency = latency
+        self.tables: dict[str, dict[str, dict]] = {}
+        self.lock = threading.Lock()
+        self.calls = 0
+
+    def _table(self, name: str) -> dict[str, dict]:
+        return self.tables.setdefault(name, {})
+
+    @staticmethod
+    def _value(typed: dict) -> Any:
+        [(kind, value)] = typed.items()
+        return float(value) if kind == "N" else value
+
+    def _holds(self, item: dict, condition: str | None, names: dict, values: dict) -> bool:
+        if not condition:
+            return True
+        for alias, name in names.items():
+            condition = condition.replace(alias, name)
+
+        def exists(match: re.Match) -> str:
+            found = match[2] in item
+            return str(found if match[1] == "attribute_exists" else not found)
+
+        def compare(match: re.Match) -> str:
+            if match[1] not in item:
+                return "False"
+            left, right = self._value(item[match[1]]), self._value(values[match[3]])
+            operator = "==" if match[2] == "=" else match[2]
+            return str(eval(f"left {operator} right", {}, {"left": left, "right": right}))  # noqa: S307
+
+        text = re.sub(r"(attribute_exists|attribute_not_exists)\((\w+)\)", exists, condition)
+        text = re.sub(r"(\w+) (<=|>=|<|>|=) (:\w+)", compare, text)
+        return bool(eval(text.replace(" AND ", " and ").replace(" OR ", " or "), {}, {}))  # noqa: S307
+
+    def update_item(self, TableName, Key, UpdateExpression, **kw):
+        time.sleep(self.latency)
+        names, values = kw.get("ExpressionAttributeNames", {}), kw.get("ExpressionAttributeValues", {})
+        with self.lock:
+            self.calls += 1
+            table = self._table(TableName)
+            entity = Key["entity"]["S"]
+            item = dict(table.get(entity, {}))
+            if not self._holds(item, kw.get("ConditionExpression"), names, values):
+                old = item if kw.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+                raise ConditionFailed(old)
+            parts = re.split(r"\b(SET|ADD|REMOVE)\b", UpdateExpression)[1:]
+            for verb, body in zip(parts[::2], parts[1::2], strict=True):
+                for clause in (c.strip() for c in re.split(r",(?![^(]*\))", body) if c.strip()):
+                    if verb == "SET":
+                        name, value = (p.strip() for p in clause.split("=", 1))
+                        name = names.get(name, name)
+                        kept = re.fullmatch(r"if_not_exists\((\w+), (:\w+)\)", value)
+                        if kept:
+                            item[name] = item.get(kept[1], values[kept[2]])
+                        else:
+                            item[name] = values[value]
+                    elif verb == "ADD":
+                        name, value = clause.split()
+                        name = names.get(name, name)
+                        total = float(item.get(name, {"N": "0"})["N"]) + float(values[value]["N"])
+                        item[name] = {"N": str(int(total))}
+                    else:
+                        item.pop(names.get(clause, clause), None)
+            item["entity"] = {"S": entity}
+            table[entity] = item
+        return {}
+
+    def delete_item(self, TableName, Key, **kw):
+        time.sleep(self.latency)
+        with self.lock:
+            self.calls += 1
+            table = self._table(TableName)
+            item = table.get(Key["entity"]["S"], {})
+            if not self._holds(
+                item, kw.get("ConditionExpression"), {}, kw.get("ExpressionAttributeValues", {})
+            ):
+                raise ConditionFailed()
+            table.pop(Key["entity"]["S"], None)
+        return {}
+
+    def get_item(self, TableName, Key, **_kw):
+        time.sleep(self.latency)
+        with self.lock:
+            self.calls += 1
+            item = self._table(TableName).get(Key["entity"]["S"])
+        return {"Item": dict(item)} if item else {}
+
+    def batch_get_item(self, RequestItems):
+        time.sleep(self.latency)
+        [(name, request)] = RequestItems.items()
+        with self.lock:
+            self.calls += 1
+            table = self._table(name)
+            found = [dict(table[k["entity"]["S"]]) for k in request["Keys"] if k["entity"]["S"] in table]
+        return {"Responses": {name: found}}
+
+    def get_paginator(self, _operation: str):
+        stand_in = self
+
+        class Pages:
+            def paginate(self, TableName):
+                with stand_in.lock:
+                    items = [dict(i) for i in stand_in._table(TableName).values()]
+                for start in range(0, len(items), 1000):  # ~1 MB pages
+                    time.sleep(stand_in.latency)
+                    yield {"Items": items[start : start + 1000]}
+
+        return Pages()
