@@ -27,9 +27,19 @@ BENCH_ENV = {
 
 def write_sections(own: list[str], text: str) -> None:
     """Write docs/benchmarks.md: `text` replaces the "## " sections whose titles start with one of `own`;
-    the other scripts' sections are kept. A `text` with the "# " title goes first, a section alone last."""
+    the other scripts' sections are kept. A `text` with the "# " title goes first, a section alone last.
+    The contents list after the title is made anew each time."""
     current = BENCHMARKS_DOC.read_text() if BENCHMARKS_DOC.exists() else "# Benchmarks\n"
     head, *sections = re.split(r"(?m)^(?=## )", current)
+    sections = [part for part in sections if not part.startswith("## Contents")]
     kept = [part.rstrip() + "\n" for part in sections if not any(part.startswith(f"## {t}") for t in own)]
     parts = [text.rstrip() + "\n", *kept] if text.startswith("# ") else [head.rstrip() + "\n", *kept, text]
-    BENCHMARKS_DOC.write_text("\n".join(part.rstrip() + "\n" for part in parts))
+    parts = [part for part in parts if part.strip()]
+    titles = [part.split("\n", 1)[0][3:] for part in parts[1:]]
+    contents = "## Contents\n\n" + "".join(f"- [{title}](#{_slug(title)})\n" for title in titles)
+    BENCHMARKS_DOC.write_text("\n".join(part.rstrip() + "\n" for part in [parts[0], contents, *parts[1:]]))
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")

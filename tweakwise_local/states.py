@@ -8,7 +8,7 @@ Other service integrations (CloudWatch, SNS, S3) go to moto itself.
 
 moto runs a Distributed Map's item reader and result writer (the writer's manifest lists no result files)
 but has no ItemBatcher: `batch_items_one_by_one` gives each child the shape a batch has in AWS,
-{"Items": [one item], "BatchInput": {...}}, so the same handler runs (README, Whole-catalog snapshots).
+{"Items": [one item], "BatchInput": {...}}, so the same handler runs (docs/snapshots.md).
 """
 
 from __future__ import annotations

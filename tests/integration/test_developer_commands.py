@@ -26,7 +26,8 @@ def _help() -> str:
 
 def test_make_help_lists_every_target_the_readme_names_and_every_documented_one():
     listed = set(re.findall(r"^  make (\S+)", _help(), re.MULTILINE))
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     named = set(re.findall(r"`make ([a-z0-9-]+)", readme)) | set(
         re.findall(r"^make ([a-z0-9-]+)", readme, re.MULTILINE)
     )

@@ -97,7 +97,7 @@ def test_a_failed_task_counts_a_metric_and_notifies(machine, sandbox):
     assert sns_resource == "sns:publish"
     assert re.fullmatch(
         r"Tweakwise task publish failed \(execution arn:aws:states:eu-west-1:\d+:execution:TaskStateMachine:"
-        r"local-[0-9a-f-]{36}\)\. See README, Tweakwise tasks\.",
+        r"local-[0-9a-f-]{36}\)\. See docs/tasks.md\.",
         message["Message"],
     )
     assert ("TaskFailures", [{"Name": "Instance", "Value": "shop-nl"}]) in _metrics()

@@ -77,7 +77,7 @@ def object_key(execution_input: dict[str, Any], bucket: str) -> str:
     except (KeyError, TypeError):
         raise SnapshotInputError(
             'The execution input must be the S3 event: {"detail": {"bucket": {"name": ...}, "object": '
-            '{"key": "snapshots/..."}}} (README, Whole-catalog snapshots)'
+            '{"key": "snapshots/..."}}} (docs/snapshots.md)'
         ) from None
     if found_bucket != bucket or not isinstance(key, str) or not key.startswith(SNAPSHOTS_PREFIX):
         raise SnapshotInputError(

@@ -81,7 +81,7 @@ def task_guid(credentials: Any, name: str, secret_id: str) -> str:
     if name not in tasks:
         raise TaskConfigError(
             f"Task {name!r} is not configured in secret {secret_id!r} (configured: {names}); add its GUID "
-            "under 'tasks' (README: Tweakwise tasks)"
+            "under 'tasks' (docs/tasks.md)"
         )
     guid = tasks[name]
     if not isinstance(guid, str) or not GUID.fullmatch(guid.strip()):

@@ -1,0 +1,59 @@
+"""What this stack writes to Tweakwise is keyed one way, and a change is stale by one rule.
+
+- `EntityKey`: an item or a category, the key of the sync state table, the ledger, snapshot ids and
+  message groups. Written `item#A1`, `category#id:5` (a Tweakwise id) or `category#key:shoes` (the shop's
+  key: a different namespace from ids, so 5 and "5" are two categories).
+- The staleness rule: a change is stale when a newer one for its entity was recorded already. Equal
+  times are not stale (a retry of the same change applies again: every write is an idempotent upsert or
+  delete). The sync state's claim, the ledger's writes and the snapshot's in-memory checks all apply it
+  through `is_stale` and `NOT_NEWER`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["item", "category"]
+KINDS: tuple[Kind, ...] = ("item", "category")  # orphans are deleted items first
+
+# The staleness rule as a DynamoDB condition, over the item's `occurredAt` and the change's `:t`.
+NOT_NEWER = "(attribute_not_exists(occurredAt) OR occurredAt <= :t)"
+
+
+def is_stale(recorded: float | None, occurred_at: float) -> bool:
+    """A change at `occurred_at` is stale when its entity has a newer change recorded (`recorded`)."""
+    return recorded is not None and recorded > occurred_at
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EntityKey:
+    kind: Kind
+    ref: str  # an item's id; a category's "id:<number>" or "key:<key>"
+
+    @classmethod
+    def item(cls, item_id: str) -> EntityKey:
+        return cls("item", item_id)
+
+    @classmethod
+    def category(cls, ref: int | str) -> EntityKey:
+        """A category by its Tweakwise id (int) or the shop's key (str)."""
+        return cls("category", f"id:{ref}" if isinstance(ref, int) else f"key:{ref}")
+
+    @classmethod
+    def parse(cls, text: str) -> EntityKey:
+        kind, separator, ref = text.partition("#")
+        if kind not in KINDS or not separator:
+            raise ValueError(f"not an entity key: {text!r}")
+        return cls(kind, ref)  # type: ignore[arg-type]  # checked above
+
+    def __str__(self) -> str:
+        return f"{self.kind}#{self.ref}"
+
+    @property
+    def shop_id(self) -> int | str:
+        """The id as the shop sent it: an item's id, a category's number or key."""
+        if self.kind == "item":
+            return self.ref
+        space, _, value = self.ref.partition(":")
+        return int(value) if space == "id" else value
