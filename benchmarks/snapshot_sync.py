@@ -66,16 +66,17 @@ class Bench:
         """One Lambda container of the snapshot function: its own client, pool and job."""
         from tweakwise.client import TweakwiseClient
         from tweakwise.ledger import Ledger
-        from tweakwise.settings import ClientSettings
+        from tweakwise.settings import ClientSettings, SnapshotSettings
         from tweakwise.snapshot import SnapshotJob
         from tweakwise.state import SyncState
         from tweakwise.sync import CatalogSync
 
         client = TweakwiseClient.from_settings(ClientSettings.from_env())
         state, ledger = SyncState(self.dynamodb, "state"), Ledger(self.dynamodb, "ledger")
-        return SnapshotJob(
-            self.s3, BUCKET, CatalogSync(client, state, ledger=ledger), ledger, state, concurrency=concurrency
+        settings = SnapshotSettings(
+            bucket=BUCKET, sync_state_table="state", ledger_table="ledger", concurrency=concurrency
         )
+        return SnapshotJob(self.s3, CatalogSync(client, state, ledger=ledger), ledger, state, settings)
 
     def apply(self, path: Path, map_slots: int, batch_threads: int, limit: int | None = None, allow=False):
         """The state machine's steps; returns the report, the wall time and the sandbox writes."""
@@ -86,27 +87,35 @@ class Bench:
         jobs = [self.job(batch_threads) for _ in range(map_slots)]
         writes, started = self.sandbox.writes(), time.perf_counter()
         began = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 1))
-        found = jobs[0].validate(key, execution, 0.1, 86400)
+        found = jobs[0].validate({"action": "validate", "input": _event(key, allow), "execution": execution})
         assert not found["refused"], found["refused"]
-        snapshot, run, taken = found["snapshot"], found["run"], found["takenAt"]
-        jobs[0].apply_categories(snapshot, run, taken)
+        step = {"snapshot": found["snapshot"], "run": found["run"], "takenAt": found["takenAt"]}
+        jobs[0].categories({"action": "categories", **step})
         items = json.loads(self.s3.get_object(Bucket=BUCKET, Key=found["itemsKey"])["Body"].read())[:limit]
-        self._map(jobs, items, lambda job, batch: job.apply_batch(batch, snapshot, run, taken))
+        self._map(
+            jobs,
+            items,
+            lambda job, batch: job.run({"Items": batch, "BatchInput": {"action": "apply", **step}}),
+        )
         outcome, reason = "applied", ""
         if limit is None:
-            plan = jobs[0].plan_orphans(
-                snapshot, run, taken, items=found["items"], allow_mass_delete=allow,
-                max_delete_percent=5.0, min_product_count=1, started=began,
-            )  # fmt: skip
+            plan = jobs[0].orphans(
+                {
+                    "action": "orphans",
+                    **step,
+                    "items": found["items"],
+                    "allowMassDelete": allow,
+                    "started": began,
+                }
+            )
             if plan["guard"]:
                 outcome, reason = "guarded", plan["guard"]
             else:
                 orphans = json.loads(self.s3.get_object(Bucket=BUCKET, Key=plan["orphansKey"])["Body"].read())
-                self._map(jobs, orphans, lambda job, batch: job.apply_deletes(batch, snapshot, run, taken))
-        report = jobs[0].report(
-            snapshot, run, execution=execution, outcome=outcome, reason=reason,
-            started=began,
-        )  # fmt: skip
+                delete = {"action": "delete", **step}
+                self._map(jobs, orphans, lambda job, batch: job.run({"Items": batch, "BatchInput": delete}))
+        finish = {"action": "finish", "execution": execution, "started": began, "outcome": outcome}
+        report = jobs[0].report(step["snapshot"], step["run"], {**finish, "reason": reason})
         state = jobs[0].state
         state.unlock_snapshot(execution)
         return report, time.perf_counter() - started, self.sandbox.writes() - writes, len(items)
@@ -299,3 +308,8 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _event(key: str, allow: bool) -> dict:
+    """The execution input: the S3 event EventBridge sends."""
+    return {"detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}, "allowMassDelete": allow}

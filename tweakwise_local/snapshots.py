@@ -38,7 +38,7 @@ def s3_event(bucket: str, key: str, allow_mass_delete: bool = False) -> dict[str
 
 def read_report(s3: Any, bucket: str, key: str, execution: str) -> dict[str, Any] | None:
     """The report an execution wrote for the snapshot object `key` (None when it wrote none)."""
-    from tweakwise.snapshot import report_key, run_id, snapshot_id
+    from tweakwise.snapshot_store import report_key, run_id, snapshot_id
 
     try:
         etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]

@@ -117,7 +117,7 @@ def test_older_event_never_reverts_newer_data(worker, sandbox, capsys, tweakwise
     assert response == {"batchItemFailures": []}
     assert sandbox.items["A"]["Name"] == "New"
     assert _emf(capsys.readouterr().out)["StaleEventsSkipped"] == [1.0]
-    assert "Skipped stale item.upsert e1 for item 'A'" in tweakwise_log
+    assert "Skipped stale item.upsert e1 for item#A" in tweakwise_log
 
 
 def test_stale_guard_covers_deletes_and_same_time_retries(worker, sandbox):

@@ -309,8 +309,8 @@ def test_a_failing_batch_is_raised_for_the_map_to_retry_and_the_retry_sends_the_
     stack.sandbox.faults = Faults()
     before = len(stack.sandbox.requests)
     counts, _ = snapshot.invoke(batch)
-    assert counts["items.unchanged"] == len(applied)  # the ledger knows what the failed try applied
-    assert counts["items.created"] == 6 - len(applied) and sum(counts.values()) == 6
+    assert counts["unchanged"] == len(applied)  # the ledger knows what the failed try applied
+    assert counts["created"] == 6 - len(applied) and sum(counts.values()) == 6
     resent = {path.rsplit("/", 1)[1] for _m, path, _b in stack.sandbox.requests[before:] if "/item/" in path}
     assert resent == {f"SKU-{n}" for n in range(6)} - applied
 

@@ -17,6 +17,7 @@ import pytest
 from conftest import REGION, SECRET_ID
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
+from tweakwise.entity import EntityKey
 from tweakwise.errors import RequestTimeoutError
 from tweakwise.events import EVENT_ADAPTER
 from tweakwise.ledger import Ledger
@@ -76,7 +77,7 @@ def landed(sandbox) -> list[tuple[str, object]]:
 def assert_agree(sandbox, sync: CatalogSync, price: float) -> None:
     """Tweakwise holds the newest write, and the ledger says so."""
     assert sandbox.items["SKU-1"]["Price"] == price
-    entry = sync.ledger.get_many(["item#SKU-1"])["item#SKU-1"]
+    entry = sync.ledger.get_many([EntityKey.item("SKU-1")])[EntityKey.item("SKU-1")]
     change = sync.prepare(upsert("any", 0, price))
     assert entry.digest == change.digest, "the ledger believes another body than Tweakwise holds"
 

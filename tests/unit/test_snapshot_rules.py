@@ -11,11 +11,11 @@ import pytest
 
 from conftest import ROOT
 from scripts import snapshot_schema
-from tweakwise import snapshot, snapshot_lines
+from tweakwise import snapshot_lines, snapshot_store
 from tweakwise.errors import SnapshotInputError
 from tweakwise.events import Category
 from tweakwise.ledger import body_digest
-from tweakwise.snapshot import object_key
+from tweakwise.snapshot_contract import object_key
 from tweakwise.snapshot_lines import IdSet, Validation, check_lines, order_categories, read_lines
 
 EXAMPLE = ROOT / "events" / "catalog_snapshot.jsonl"
@@ -271,7 +271,7 @@ def test_the_id_set_finds_repeats_among_many():
 
 
 def test_the_snapshot_id_is_its_file_name_and_etag():
-    assert snapshot.snapshot_id("snapshots/shop/Catalog 2026.jsonl.gz", '"0a1b2c3d4e5f6a7b"') == (
+    assert snapshot_store.snapshot_id("snapshots/shop/Catalog 2026.jsonl.gz", '"0a1b2c3d4e5f6a7b"') == (
         "Catalog-2026-0a1b2c3d4e5f"
     )
 

@@ -228,18 +228,18 @@ def test_the_event_count_is_1_to_100():
 @pytest.mark.parametrize(
     ("event", "entity"),
     [
-        (_category(id=5), ("category", "id:5")),
-        (_category(id="5"), ("category", "key:5")),
-        ({"id": "d", "type": "category.delete", "categoryId": 5}, ("category", "id:5")),
-        ({"id": "d", "type": "category.delete", "categoryId": "shoes"}, ("category", "key:shoes")),
-        (_upsert(item_id="A"), ("item", "A")),
-        ({"id": "d", "type": "item.delete", "itemId": "A"}, ("item", "A")),
+        (_category(id=5), "category#id:5"),
+        (_category(id="5"), "category#key:5"),
+        ({"id": "d", "type": "category.delete", "categoryId": 5}, "category#id:5"),
+        ({"id": "d", "type": "category.delete", "categoryId": "shoes"}, "category#key:shoes"),
+        (_upsert(item_id="A"), "item#A"),
+        ({"id": "d", "type": "item.delete", "itemId": "A"}, "item#A"),
     ],
 )
 def test_each_event_names_the_entity_it_changes(event, entity):
     from tweakwise.events import EVENT_ADAPTER
 
-    assert EVENT_ADAPTER.validate_python(event).entity() == entity
+    assert str(EVENT_ADAPTER.validate_python(event).entity()) == entity
 
 
 def test_string_limits_are_told_in_characters():

@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 
+from .entity import EntityKey
+
 MAX_EVENTS = 100
 # How far into the future an occurredAt may be (clock skew): the webhook's signature window. A later
 # date would make every newer change of its entity look stale for the guard's lifetime.
@@ -183,8 +185,8 @@ class _Event(_Model):
     id: EventId
     occurredAt: OccurredAt | None = None
 
-    def entity(self) -> tuple[str, str]:
-        """(kind, reference) of the item or category this event changes: its ordering key."""
+    def entity(self) -> EntityKey:
+        """The item or category this event changes: its ordering key."""
         raise NotImplementedError
 
 
@@ -192,37 +194,32 @@ class ItemUpsert(_Event):
     type: Literal["item.upsert"]
     item: Item
 
-    def entity(self) -> tuple[str, str]:
-        return ("item", self.item.id)
+    def entity(self) -> EntityKey:
+        return EntityKey.item(self.item.id)
 
 
 class ItemDelete(_Event):
     type: Literal["item.delete"]
     itemId: ItemId
 
-    def entity(self) -> tuple[str, str]:
-        return ("item", self.itemId)
+    def entity(self) -> EntityKey:
+        return EntityKey.item(self.itemId)
 
 
 class CategoryUpsert(_Event):
     type: Literal["category.upsert"]
     category: Category
 
-    def entity(self) -> tuple[str, str]:
-        return category_entity(self.category.id)
+    def entity(self) -> EntityKey:
+        return EntityKey.category(self.category.id)
 
 
 class CategoryDelete(_Event):
     type: Literal["category.delete"]
     categoryId: CategoryRef
 
-    def entity(self) -> tuple[str, str]:
-        return category_entity(self.categoryId)
-
-
-def category_entity(ref: int | str) -> tuple[str, str]:
-    # Numeric ids and string keys are different namespaces: 5 and "5" are not the same reference.
-    return ("category", f"id:{ref}" if isinstance(ref, int) else f"key:{ref}")
+    def entity(self) -> EntityKey:
+        return EntityKey.category(self.categoryId)
 
 
 CatalogEvent = Annotated[

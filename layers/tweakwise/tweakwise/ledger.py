@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .entity import NOT_NEWER, EntityKey
+
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -33,7 +35,7 @@ def body_digest(body: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Entry:
-    entity: str
+    entity: EntityKey
     digest: str
     occurred_at: float
     snapshot: str = ""
@@ -47,12 +49,12 @@ class Ledger:
         self.dynamodb = dynamodb
         self.table = table
 
-    def get_many(self, entities: list[str]) -> dict[str, Entry]:
+    def get_many(self, entities: list[EntityKey]) -> dict[EntityKey, Entry]:
         """The entries of these entities that exist (strongly consistent)."""
-        found: dict[str, Entry] = {}
+        found: dict[EntityKey, Entry] = {}
         unique = list(dict.fromkeys(entities))
         for start in range(0, len(unique), BATCH_GET_LIMIT):
-            keys: list[Any] = [{"entity": {"S": e}} for e in unique[start : start + BATCH_GET_LIMIT]]
+            keys: list[Any] = [{"entity": {"S": str(e)}} for e in unique[start : start + BATCH_GET_LIMIT]]
             pause = 0.05
             while keys:
                 answer = self.dynamodb.batch_get_item(
@@ -68,7 +70,7 @@ class Ledger:
                     pause = min(pause * 2, 2.0)
         return found
 
-    def record(self, entity: str, digest: str, occurred_at: float, snapshot: str = "") -> bool:
+    def record(self, entity: EntityKey, digest: str, occurred_at: float, snapshot: str = "") -> bool:
         """The entity now holds this body; False when a newer change was recorded meanwhile."""
         values: dict[str, Any] = {
             ":d": {"S": digest},
@@ -87,11 +89,11 @@ class Ledger:
             entity,
             UpdateExpression=expression,
             **({"ExpressionAttributeNames": names} if names else {}),
-            ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
+            ConditionExpression=NOT_NEWER,
             ExpressionAttributeValues=values,
         )
 
-    def confirm(self, entity: str, snapshot: str) -> bool:
+    def confirm(self, entity: EntityKey, snapshot: str) -> bool:
         """An unchanged entity was seen in `snapshot` (so it is no orphan)."""
         return self._update(
             entity,
@@ -101,13 +103,13 @@ class Ledger:
             ExpressionAttributeValues={":s": {"S": snapshot}},
         )
 
-    def forget(self, entity: str, occurred_at: float) -> bool:
+    def forget(self, entity: EntityKey, occurred_at: float) -> bool:
         """The entity was deleted in Tweakwise; False when a newer change was recorded meanwhile."""
         try:
             self.dynamodb.delete_item(
                 TableName=self.table,
-                Key={"entity": {"S": entity}},
-                ConditionExpression="attribute_not_exists(occurredAt) OR occurredAt <= :t",
+                Key={"entity": {"S": str(entity)}},
+                ConditionExpression=NOT_NEWER,
                 ExpressionAttributeValues={":t": {"N": repr(occurred_at)}},
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
@@ -119,11 +121,14 @@ class Ledger:
         paginator = self.dynamodb.get_paginator("scan")
         for page in paginator.paginate(TableName=self.table):
             for item in page.get("Items", []):
-                yield _entry(item)
+                try:
+                    yield _entry(item)
+                except ValueError:  # no entity key: not written by this stack, never an orphan
+                    continue
 
-    def _update(self, entity: str, **request: Any) -> bool:
+    def _update(self, entity: EntityKey, **request: Any) -> bool:
         try:
-            self.dynamodb.update_item(TableName=self.table, Key={"entity": {"S": entity}}, **request)
+            self.dynamodb.update_item(TableName=self.table, Key={"entity": {"S": str(entity)}}, **request)
         except self.dynamodb.exceptions.ConditionalCheckFailedException:
             return False
         return True
@@ -131,7 +136,7 @@ class Ledger:
 
 def _entry(item: dict[str, Any]) -> Entry:
     return Entry(
-        entity=item["entity"]["S"],
+        entity=EntityKey.parse(item["entity"]["S"]),
         digest=item.get("digest", {}).get("S", ""),
         occurred_at=float(item.get("occurredAt", {}).get("N", "0")),
         snapshot=item.get("snapshot", {}).get("S", ""),

@@ -23,13 +23,13 @@ from typing import IO, Any
 
 import pydantic
 
+from .entity import EntityKey
 from .errors import SnapshotReadError
 from .events import (
     Category,
     SnapshotCategory,
     SnapshotHeader,
     SnapshotItem,
-    category_entity,
     error_list,
 )
 
@@ -243,7 +243,7 @@ def _refs(kinds: set[str], kind: str, piece: str) -> list[str] | None:
         value = _text(piece)
         if value is None:
             return None
-        found = [f"item#{value}"] if "item" in kinds else []
+        found = [str(EntityKey.item(value))] if "item" in kinds else []
         return found + ([category_key(value)] if "category" in kinds else [])
     if kind != "number":
         return None
@@ -254,10 +254,10 @@ def _refs(kinds: set[str], kind: str, piece: str) -> list[str] | None:
         number = float("nan")
     if number.is_integer() and ("." in piece or "e" in piece.lower()):
         texts.add(str(int(number)))
-    found = [f"item#{text}" for text in sorted(texts)] if "item" in kinds else []
+    found = [str(EntityKey.item(text)) for text in sorted(texts)] if "item" in kinds else []
     if "category" in kinds:
         found += [category_key(text) for text in sorted(texts)]
-        found += [f"category#id:{text}" for text in sorted(texts) if text.isdigit()]
+        found += [category_key(int(text)) for text in sorted(texts) if text.isdigit()]
     return found
 
 
@@ -452,7 +452,7 @@ class _Checker:
         if isinstance(line, SnapshotHeader):
             self.header(number, line)
         elif isinstance(line, SnapshotItem):
-            self.ids.add(f"item#{line.item.id}")
+            self.ids.add(str(EntityKey.item(line.item.id)))
             self.items_out.write(b"," if result.items else b"")
             self.items_out.write(json.dumps(document["item"], separators=(",", ":")).encode())
             result.items += 1
@@ -507,7 +507,7 @@ def _valid_entity(document: Any) -> str:
     body = document.get(kind) if kind in ("item", "category") else None
     ref = body.get("id") if isinstance(body, dict) else None
     if kind == "item" and isinstance(ref, str):
-        return f"item#{ref}"
+        return str(EntityKey.item(ref))
     if kind == "category" and isinstance(ref, int | str) and not isinstance(ref, bool):
         return category_key(ref)
     return ""
@@ -553,4 +553,4 @@ def order_categories(
 
 
 def category_key(ref: int | str) -> str:
-    return "category#" + category_entity(ref)[1]
+    return str(EntityKey.category(ref))

@@ -22,6 +22,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .entity import NOT_NEWER, EntityKey, is_stale
+
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -42,7 +44,7 @@ class ClaimOutcome(StrEnum):
 class Lease:
     """One writer's hold on an entity: no other write of it starts before the lease ends."""
 
-    entity: str
+    entity: EntityKey
     token: str
     until: float  # epoch seconds
 
@@ -82,7 +84,7 @@ class SyncState:
 
     def claim_entity(
         self,
-        entity: str,
+        entity: EntityKey,
         occurred_at: datetime | None,
         event_id: str,
         lease_until: float,
@@ -107,12 +109,12 @@ class SyncState:
         condition = "(attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
         if occurred_at is not None:
             expression += ", occurredAt = :t"
-            condition += " AND (attribute_not_exists(occurredAt) OR occurredAt <= :t)"
+            condition += f" AND {NOT_NEWER}"
             values[":t"] = {"N": repr(occurred_at.timestamp())}
         try:
             self.dynamodb.update_item(
                 TableName=self.table,
-                Key={"entity": {"S": entity}},
+                Key={"entity": {"S": str(entity)}},
                 UpdateExpression=expression,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
@@ -121,8 +123,8 @@ class SyncState:
         except self.dynamodb.exceptions.ConditionalCheckFailedException as exc:
             response: Any = exc.response  # with the item, through ReturnValuesOnConditionCheckFailure
             old: dict[str, Any] = response.get("Item") or {}
-            newest = float(old.get("occurredAt", {}).get("N", "-inf"))
-            if occurred_at is not None and newest > occurred_at.timestamp():
+            newest = float(old["occurredAt"]["N"]) if "occurredAt" in old else None
+            if occurred_at is not None and is_stale(newest, occurred_at.timestamp()):
                 return Claim(ClaimOutcome.STALE)
             holder = old.get("eventId", {}).get("S", "")
             return Claim(
@@ -143,7 +145,7 @@ class SyncState:
             values[":u"] = {"N": repr(until)}
         try:
             self._update(
-                {"entity": {"S": lease.entity}},
+                {"entity": {"S": str(lease.entity)}},
                 UpdateExpression=expression,
                 ConditionExpression="leaseToken = :k",
                 ExpressionAttributeValues=values,

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from . import secrecy
 from .client import TweakwiseClient
+from .entity import EntityKey
 from .errors import (
     ConnectionFailedError,
     EntityBusyError,
@@ -135,18 +136,12 @@ class CategoryRefs:
             self._ids.pop(str(ref), None)
 
 
-def entity_key(event: Any) -> str:
-    """The key of an event's entity in the sync state and the ledger: `item#A1`, `category#key:shoes`."""
-    kind, ref = event.entity()
-    return f"{kind}#{ref}"
-
-
 @dataclass(frozen=True)
 class Change:
     """One event made ready to send: its entity key and the Tweakwise body it sends (None: a delete)."""
 
     event: Any
-    entity: str
+    entity: EntityKey
     body: dict[str, Any] | None
 
     @property
@@ -195,8 +190,7 @@ class CatalogSync:
             self._dead_letter(record, event.type, event.id, str(exc))
             return Outcome.REJECTED
         if outcome is Outcome.STALE:
-            kind, ref = event.entity()
-            logger.info("Skipped stale %s %s for %s %r", event.type, event.id, kind, ref)
+            logger.info("Skipped stale %s %s for %s", event.type, event.id, event.entity())
         return outcome
 
     def prepare(self, event: Any) -> Change:
@@ -217,7 +211,7 @@ class CatalogSync:
                 body["Parents"] = self.categories.require(category.parents)
             if category.url is not None:
                 body["Url"] = category.url
-        return Change(event, entity_key(event), body)
+        return Change(event, event.entity(), body)
 
     def apply_change(self, change: Change, snapshot: str = "") -> Outcome:
         """Claim the entity (stale-write guard and the writer's lease), send the change, record it in the

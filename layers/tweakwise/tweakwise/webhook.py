@@ -178,8 +178,8 @@ def _hash(text: str) -> str:
 
 def message_group_id(event: Any) -> str:
     """Same entity, same group: its changes apply in order. A hash keeps SQS's 128 ASCII chars rule."""
-    kind, ref = event.entity()
-    return f"{kind}-{_hash(ref)}"
+    key = event.entity()
+    return f"{key.kind}-{_hash(key.ref)}"
 
 
 def deduplication_id(event: Any) -> str:

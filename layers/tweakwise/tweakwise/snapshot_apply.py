@@ -1,0 +1,152 @@
+"""A snapshot's lines and orphans applied to Tweakwise, one batch at a time, through the worker's apply path
+(`CatalogSync.prepare` + `apply_change`: the same mapping, lease, staleness rule and ledger).
+
+Each entity ends in a `LineOutcome`; Tweakwise's refusals are counted `rejected` with their reason, never
+retried. Any other failure fails the batch once every entity of it was tried, so the Distributed Map
+retries it (what was applied is unchanged the next time). A batch that ends leaves its done-marker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from .entity import EntityKey, is_stale
+from .errors import PathParameterError, RejectedError, SnapshotBatchError, UnknownCategoryError
+from .events import Category, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
+from .ledger import Entry, Ledger
+from .snapshot_contract import BatchInput, BatchOutput, LineOutcome, RunStep
+from .snapshot_store import Marker, SnapshotStore
+from .sync import CatalogSync, Outcome
+
+# Tweakwise answers that retrying cannot fix: counted `rejected` with the reason, never retried.
+REJECTIONS = (RejectedError, PathParameterError, UnknownCategoryError)
+
+
+class _Batch:
+    """One batch's marker, written by the threads that apply its entities."""
+
+    def __init__(self) -> None:
+        self.marker = Marker()
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+
+    def run(self, entity: EntityKey, apply: Callable[[], LineOutcome]) -> None:
+        try:
+            outcome = apply()
+        except REJECTIONS as exc:
+            with self._lock:
+                self.marker.counts[LineOutcome.REJECTED] += 1
+                self.marker.rejected.append({"entity": str(entity), "reason": str(exc)})
+            return
+        except Exception as exc:
+            with self._lock:
+                self.failures.append(f"{entity}: {type(exc).__name__}: {exc}")
+            return
+        with self._lock:
+            self.marker.counts[outcome] += 1
+            if outcome is LineOutcome.DELETED:
+                self.marker.deleted.append(str(entity))
+
+
+class BatchApplier:
+    def __init__(self, sync: CatalogSync, ledger: Ledger, store: SnapshotStore, pool: ThreadPoolExecutor):
+        self.sync, self.ledger, self.store, self.pool = sync, ledger, store, pool
+
+    def categories(self, lines: list[dict[str, Any]], step: RunStep) -> BatchOutput:
+        """Categories in the order given (parents first), one at a time."""
+        at = datetime.fromisoformat(step["takenAt"])
+        events = [
+            CategoryUpsert.model_construct(
+                type="category.upsert", id=f"snapshot:{step['snapshot']}", occurredAt=at,
+                category=Category.model_validate(line),
+            )
+            for line in lines
+        ]  # fmt: skip
+        return self._apply(events, step, "categories", parallel=False)
+
+    def items(self, items: list[dict[str, Any]], step: BatchInput) -> BatchOutput:
+        """One Distributed Map batch of items, applied `concurrency` at a time."""
+        at = datetime.fromisoformat(step["takenAt"])
+        events = [
+            ItemUpsert.model_construct(
+                type="item.upsert",
+                id=f"snapshot:{step['snapshot']}",
+                occurredAt=at,
+                item=Item.model_validate(item),
+            )
+            for item in items
+        ]
+        return self._apply(events, step, "items", parallel=True)
+
+    def deletes(self, orphans: list[dict[str, str]], step: BatchInput) -> BatchOutput:
+        """One batch of orphans: deleted in Tweakwise and forgotten by the ledger."""
+        at = datetime.fromisoformat(step["takenAt"])
+        events = [_delete_event(EntityKey.parse(entry["entity"]), step["snapshot"], at) for entry in orphans]
+        batch = _Batch()
+        for event in events:
+            batch.run(event.entity(), partial(self._delete_one, event, step["snapshot"]))
+        return self._finish(batch, step, "deletes", [event.entity() for event in events])
+
+    def _apply(self, events: list[Any], step: RunStep, kind: str, parallel: bool) -> BatchOutput:
+        entities = [event.entity() for event in events]
+        entries = self.ledger.get_many(entities)
+        batch = _Batch()
+
+        def one(event: Any) -> None:
+            batch.run(event.entity(), lambda: self._apply_one(event, entries, step["snapshot"]))
+
+        if parallel:
+            list(self.pool.map(one, events))
+        else:
+            for event in events:
+                one(event)
+        return self._finish(batch, step, kind, entities)
+
+    def _finish(self, batch: _Batch, step: RunStep, kind: str, entities: Iterable[EntityKey]) -> BatchOutput:
+        if batch.failures:
+            total = sum(batch.marker.counts.values()) + len(batch.failures)
+            raise SnapshotBatchError(
+                f"{len(batch.failures)} of {total} {kind} failed, first: {batch.failures[0]}"
+            )
+        self.store.leave_marker(step["run"], kind, map(str, entities), batch.marker)
+        return {str(outcome): count for outcome, count in batch.marker.counts.items()}
+
+    def _apply_one(self, event: Any, entries: dict[EntityKey, Entry], snapshot: str) -> LineOutcome:
+        """Apply one snapshot line, unless the ledger holds its body already or a newer change."""
+        entity = event.entity()
+        previous = entries.get(entity)
+        try:
+            change = self.sync.prepare(event)
+            if previous is not None and previous.digest == change.digest:
+                self.ledger.confirm(entity, snapshot)
+                return LineOutcome.UNCHANGED
+            if previous is not None and is_stale(previous.occurred_at, event.occurredAt.timestamp()):
+                outcome = Outcome.STALE  # a webhook change newer than the snapshot: keep it
+            else:
+                outcome = self.sync.apply_change(change, snapshot)
+        except REJECTIONS:
+            self.ledger.confirm(entity, snapshot)  # still in the snapshot: no orphan
+            raise
+        if outcome is Outcome.STALE:
+            self.ledger.confirm(entity, snapshot)
+            return LineOutcome.STALE
+        return LineOutcome.CREATED if previous is None else LineOutcome.UPDATED
+
+    def _delete_one(self, event: Any, snapshot: str) -> LineOutcome:
+        outcome = self.sync.apply_change(self.sync.prepare(event), snapshot)
+        return LineOutcome.DELETED if outcome is Outcome.APPLIED else LineOutcome.STALE
+
+
+def _delete_event(entity: EntityKey, snapshot: str, at: datetime) -> Any:
+    if entity.kind == "item":
+        return ItemDelete.model_construct(
+            type="item.delete", id=f"snapshot:{snapshot}", occurredAt=at, itemId=entity.ref
+        )
+    return CategoryDelete.model_construct(
+        type="category.delete", id=f"snapshot:{snapshot}", occurredAt=at, categoryId=entity.shop_id
+    )

@@ -1,0 +1,216 @@
+"""The snapshot state machine's contract with the snapshot function: one typed input and output per step.
+
+statemachines/snapshot.asl.yaml builds each step's `Payload` and reads its answer with a `ResultSelector`;
+the names on both sides are these types' keys (tests/unit/test_snapshot_contract.py checks every one).
+JSON's own types: a step answers "" for "no reason" (the state machine's Choice rules compare strings).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
+
+from .errors import SnapshotInputError
+
+SNAPSHOTS_PREFIX = "snapshots/"
+
+
+class Action(StrEnum):
+    VALIDATE = "validate"
+    CATEGORIES = "categories"
+    APPLY = "apply"  # a Distributed Map batch of items
+    DELETE = "delete"  # a Distributed Map batch of orphans
+    ORPHANS = "orphans"
+    FINISH = "finish"
+
+
+class LineOutcome(StrEnum):
+    """What became of one snapshot line (or orphan): the report's and the metrics' counts."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"  # its body equals the ledger's: nothing sent
+    REJECTED = "rejected"  # Tweakwise refused it (400): counted with the reason, never retried
+    STALE = "stale"  # a newer change of the entity was applied already: kept
+    DELETED = "deleted"  # an orphan, deleted
+
+
+class RunStep(TypedDict):
+    """Every step after validation names its snapshot, its run and when the snapshot was cut."""
+
+    snapshot: str
+    run: str
+    takenAt: str
+
+
+class ValidateInput(TypedDict):
+    action: str
+    input: dict[str, Any]  # the execution's input: the S3 event (and allowMassDelete)
+    execution: str
+
+
+class ValidateOutput(RunStep):
+    key: str
+    refused: str  # why nothing is applied ("" when it is)
+    busy: bool  # another execution holds the lock: this one must not release it
+    lines: int
+    items: int
+    categories: int
+    invalid: int
+    itemsKey: str
+    allowMassDelete: bool
+    mapConcurrency: int
+    batchSize: int
+    toleratedFailurePercent: float
+
+
+class CategoriesInput(RunStep):
+    action: str
+
+
+class BatchInput(RunStep):
+    """The Distributed Map's BatchInput, for `apply` (items) and `delete` (orphans)."""
+
+    action: str
+
+
+class Batch(TypedDict):
+    Items: list[Any]
+    BatchInput: BatchInput
+
+
+class OrphansInput(RunStep):
+    action: str
+    started: str  # the execution's start: the shrink guard counts what existed before it
+    items: int
+    allowMassDelete: bool
+
+
+class OrphansOutput(TypedDict):
+    ledger: int
+    orphans: int
+    guard: str  # why nothing may be deleted ("" when the orphans may go)
+    incomplete: bool  # batches failed: the execution fails, whatever the guard
+    orphansKey: str
+
+
+class FinishInput(TypedDict):
+    action: str
+    execution: str
+    started: str
+    outcome: str
+    reason: str
+    snapshot: NotRequired[str]  # absent when validation itself failed
+    run: NotRequired[str]
+    takenAt: NotRequired[str]
+    busy: NotRequired[bool]
+    input: NotRequired[Any]  # the execution's input, when validation itself failed
+
+
+class Unreported(TypedDict):
+    """What `finish` answers when validation failed before the snapshot could be named."""
+
+    outcome: str  # applied, refused, guarded or failed
+    reason: str
+
+
+class ReportSummary(Unreported):
+    """What `finish` answers: the report, less its lists of invalid lines and rejections."""
+
+    snapshot: str
+    execution: str
+    takenAt: str | None
+    takenAtGiven: str | None  # a header later than the upload, taken as the upload
+    lines: int
+    invalid: int
+    items: dict[str, int]  # by LineOutcome
+    categories: dict[str, int]
+    deleted: int
+    deletesRejected: int
+    deletesStale: int
+    deletedItems: dict[str, Any]  # {"count": n, "ids": [the first MAX_DELETED_REPORTED]}
+    deletedCategories: dict[str, Any]
+    durations: dict[str, float]
+    reportKey: str
+
+
+class Report(ReportSummary):
+    """`reports/<snapshot>/<execution name>.json`."""
+
+    invalidLines: list[dict[str, Any]]
+    rejected: list[dict[str, str]]
+
+
+FinishOutput = ReportSummary | Unreported
+BatchOutput = dict[str, int]  # a batch's counts by LineOutcome (the Map writes them to results/)
+
+INPUTS: dict[Action, type] = {
+    Action.VALIDATE: ValidateInput,
+    Action.CATEGORIES: CategoriesInput,
+    Action.APPLY: BatchInput,
+    Action.DELETE: BatchInput,
+    Action.ORPHANS: OrphansInput,
+    Action.FINISH: FinishInput,
+}
+OUTPUTS: dict[Action, tuple[type, ...]] = {  # an answer is one of these
+    Action.VALIDATE: (ValidateOutput,),
+    Action.ORPHANS: (OrphansOutput,),
+    Action.FINISH: (ReportSummary, Unreported),
+}
+
+
+def action_of(event: Any, bucket: str) -> Action:
+    """The step an event asks for (a Map batch carries it in its BatchInput); SnapshotInputError when the
+    event is no step of the state machine."""
+    step = event.get("BatchInput", event) if isinstance(event, dict) else None
+    action = step.get("action") if isinstance(step, dict) else None
+    try:
+        return Action(action if isinstance(action, str) else "")
+    except ValueError:
+        raise not_a_step(event, bucket) from None
+
+
+def object_key(execution_input: Any, bucket: str) -> str:
+    """The snapshot object an execution is for: the S3 "Object Created" event EventBridge sends (or the
+    same input started by hand)."""
+    detail = execution_input.get("detail") if isinstance(execution_input, dict) else None
+    try:
+        found_bucket, key = detail["bucket"]["name"], detail["object"]["key"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise SnapshotInputError(
+            'The execution input must be the S3 event: {"detail": {"bucket": {"name": ...}, "object": '
+            '{"key": "snapshots/..."}}} (docs/snapshots.md)'
+        ) from None
+    if found_bucket != bucket or not isinstance(key, str) or not key.startswith(SNAPSHOTS_PREFIX):
+        raise SnapshotInputError(
+            f"s3://{found_bucket}/{key} is not a snapshot: upload to s3://{bucket}/{SNAPSHOTS_PREFIX}"
+        )
+    return key
+
+
+def not_a_step(event: Any, bucket: str) -> SnapshotInputError:
+    """What the snapshot function says of an event that is no step of its state machine (an S3
+    notification or EventBridge event sent to it straight, a test event typed by hand)."""
+    start = {"detail": {"bucket": {"name": bucket}, "object": {"key": f"{SNAPSHOTS_PREFIX}<file>"}}}
+    how = (
+        f"to apply a snapshot, upload it under s3://{bucket}/{SNAPSHOTS_PREFIX} (the rule "
+        "SnapshotUploadedRule starts the state machine), or start the state machine yourself: aws "
+        "stepfunctions start-execution --state-machine-arn <SnapshotStateMachineArn output> --input "
+        f"'{json.dumps(start)}'"
+    )
+    records = event.get("Records") if isinstance(event, dict) else None
+    if isinstance(event, dict) and (
+        event.get("source") == "aws.s3"
+        or (isinstance(records, list) and any(isinstance(r, dict) and "s3" in r for r in records))
+    ):
+        return SnapshotInputError(
+            "This function runs the steps of the snapshot state machine (SnapshotStateMachine) and got "
+            f"an S3 event, which only the state machine is started with: {how}"
+        )
+    step = event.get("BatchInput", event) if isinstance(event, dict) else None
+    action = step.get("action") if isinstance(step, dict) else None
+    return SnapshotInputError(
+        f"Unknown snapshot step {action!r} (one of {', '.join(Action)}): this function runs the steps of "
+        f"the snapshot state machine (SnapshotStateMachine); {how}"
+    )
