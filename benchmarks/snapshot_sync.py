@@ -191,7 +191,8 @@ def sync_runs() -> dict[str, Any]:
 
 VALIDATE = """
 import io, json, sys, time
-from tweakwise.snapshot_lines import check_lines, read_lines
+from tweakwise.snapshot_lines import check_lines
+from tweakwise.snapshot_stream import read_lines
 path = sys.argv[1]
 started = time.perf_counter()
 with open("/dev/null", "wb") as out:  # where the items file goes does not change the peak

@@ -2,7 +2,7 @@
 sender would sign it, over the exact bytes sent, with the key in WEBHOOK_SIGNING_SECRET.
 
 The signature is computed here from the README's scheme, as a sender's own code would, not with
-`tweakwise.webhook.sign`: importing the bundle's modules into Schemathesis' process would let Hypothesis
+`tweakwise.signatures.sign`: importing the bundle's modules into Schemathesis' process would let Hypothesis
 draw from their literals (it collects the constants of local modules), so any change to the bundle would
 change what is generated; with seed and source fixed here, a run generates the same requests every time."""
 

@@ -79,7 +79,7 @@ def api_event(body: bytes | str, headers: dict[str, str] | None = None, base64_e
 
 def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
     """The headers a sender signs `body` with."""
-    from tweakwise.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+    from tweakwise.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
     stamp = int(time.time()) if timestamp is None else timestamp
     return {TIMESTAMP_HEADER: str(stamp), SIGNATURE_HEADER: sign(secret, stamp, body)}
@@ -115,7 +115,7 @@ def sqs_event(
 def queue_messages(events: list[dict], prefix: str = "m-") -> list[dict]:
     """Received SQS messages for catalog events, with the group and deduplication ids the webhook gives."""
     from tweakwise.events import EVENT_ADAPTER
-    from tweakwise.webhook import deduplication_id, message_group_id
+    from tweakwise.queueing import deduplication_id, message_group_id
 
     messages = []
     for index, raw in enumerate(events):

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def resign(event: dict, template: dict, resolver: Resolver) -> dict:
     """Sample webhook events carry a stale signature: sign the body now with the local signing secret."""
-    from tweakwise.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+    from tweakwise.signatures import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
     raw = base64.b64decode(event["body"]) if event.get("isBase64Encoded") else event["body"].encode()
     logical = variable_target(template, WebhookSettings.variable("signing_secret_id"), resolver)

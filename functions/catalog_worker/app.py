@@ -18,6 +18,7 @@ from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings, WorkerSettings
 from tweakwise.state import PublishMark, SyncState
 from tweakwise.sync import CatalogSync, Outcome
+from tweakwise.worker import QueueWorker
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -32,7 +33,8 @@ dynamodb = boto3.client("dynamodb")
 state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
 ledger = Ledger(dynamodb, settings.ledger_table)  # what a snapshot compares with: one apply path writes it
 # The SQS client is made only when an event is dead-lettered.
-sync = CatalogSync(client, state, lambda: boto3.client("sqs"), settings.dead_letter_queue_url, ledger)
+sync = CatalogSync(client, state, ledger)
+worker = QueueWorker(sync, lambda: boto3.client("sqs"), settings.dead_letter_queue_url)
 processor = ConcurrentFifoProcessor(max_workers=settings.concurrency)
 mark = PublishMark(state)  # for publish after sync
 METRIC_NAMES = {
@@ -43,7 +45,7 @@ METRIC_NAMES = {
 
 
 def apply(record: SQSRecord) -> Outcome:
-    outcome = sync.apply_record(record)
+    outcome = worker.apply_record(record)
     if outcome is Outcome.APPLIED:
         mark.applied()
     return outcome

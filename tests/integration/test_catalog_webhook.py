@@ -21,7 +21,7 @@ from conftest import (
     load_handler,
     signed_headers,
 )
-from tweakwise.webhook import sign
+from tweakwise.signatures import sign
 
 NEW_SECRET = "whsec-rotated-fedcba9876543210fedcba98"
 
@@ -393,7 +393,7 @@ def test_a_300_kb_body_of_errors_gets_a_small_answer(webhook, catalog_aws):
 
 
 def test_an_event_too_large_for_one_sqs_message_is_400(webhook, catalog_aws):
-    from tweakwise.webhook import MAX_MESSAGE_BYTES
+    from tweakwise.queueing import MAX_MESSAGE_BYTES
 
     big = {f"attribute-{i}": "v" * 400 for i in range(MAX_MESSAGE_BYTES // 400 + 1)}
     answer = webhook({"events": [_upsert("small"), _upsert("big", item_id="B", attributes=big)]})
@@ -405,7 +405,7 @@ def test_an_event_too_large_for_one_sqs_message_is_400(webhook, catalog_aws):
 
 
 def test_large_events_are_sent_in_batches_sqs_accepts(webhook, catalog_aws):
-    from tweakwise.webhook import MAX_MESSAGE_BYTES, batches, queue_entries
+    from tweakwise.queueing import MAX_MESSAGE_BYTES, batches, queue_entries
 
     attributes = {f"a{i}": "v" * 400 for i in range(150)}  # about 62 KB per event
     events = [_upsert(str(i), f"SKU-{i}", attributes=attributes) for i in range(12)]
@@ -457,7 +457,7 @@ class _Clock:
 def test_bad_signatures_delay_a_rotated_key_by_the_refresh_interval_at_most(
     webhook, catalog_aws, secrets, monkeypatch
 ):
-    from tweakwise import webhook as module
+    from tweakwise import signatures as module
     from tweakwise.credentials import SecretCredentials
 
     clock = _Clock()
@@ -484,7 +484,7 @@ def test_bad_signatures_delay_a_rotated_key_by_the_refresh_interval_at_most(
 
 
 def test_the_refresh_is_due_only_after_the_whole_interval(webhook, catalog_aws, monkeypatch):
-    from tweakwise import webhook as module
+    from tweakwise import signatures as module
 
     clock = _Clock()
     monkeypatch.setattr(module.time, "monotonic", clock)

@@ -70,7 +70,7 @@ def test_item_ids_are_url_encoded_in_the_path(tweakwise, make_client, item_id, e
         return _json({"ArticleNumber": item_id})
 
     tweakwise.expect_request(f"/item/{item_id}", method="GET").respond_with_handler(record)
-    assert make_client().get_item(item_id) == {"ArticleNumber": item_id}
+    assert make_client().request("GET", "/item/{item_id}", item_id=item_id) == {"ArticleNumber": item_id}
     assert seen == [f"/item/{encoded}"]
 
 
@@ -231,7 +231,7 @@ def test_read_timeout_on_get_is_retried_then_typed(tweakwise, make_client):
     seq = Sequence(slow)
     tweakwise.expect_request("/item/A", method="GET").respond_with_handler(seq)
     with pytest.raises(errors.RequestTimeoutError, match="GET /item/A"):
-        make_client(read_timeout=0.2, max_retries=1).get_item("A")
+        make_client(read_timeout=0.2, max_retries=1).request("GET", "/item/{item_id}", item_id="A")
     assert len(seq.requests) == 2
 
 
@@ -343,16 +343,12 @@ def test_upsert_item_existing_is_one_patch(tweakwise, make_client):
 
 def test_category_endpoints(tweakwise, make_client):
     tweakwise.expect_request("/category/getbykey/shoes men").respond_with_json({"CategoryId": 10})
-    tweakwise.expect_request("/category/10", method="GET").respond_with_json({"CategoryId": 10, "Name": "M"})
-    tweakwise.expect_request("/category", method="PUT").respond_with_json({})
     tweakwise.expect_oneshot_request("/category/11", method="PATCH").respond_with_data("", status=404)
     tweakwise.expect_oneshot_request(
         "/category", method="POST", json={"CategoryId": 11, "Name": "W"}
     ).respond_with_json({})
     client = make_client()
     assert client.get_category_by_key("shoes men") == {"CategoryId": 10}
-    assert client.get_category(10)["Name"] == "M"
-    client.put_category({"CategoryId": 10, "Name": "Men"})
     assert client.upsert_category(11, {"Name": "W"}) == "created"
     tweakwise.expect_oneshot_request("/category/11", method="PATCH").respond_with_json({})
     assert client.upsert_category(11, {"Name": "W"}) == "updated"
@@ -361,21 +357,6 @@ def test_category_endpoints(tweakwise, make_client):
 def test_delete_item_with_empty_204(tweakwise, make_client):
     tweakwise.expect_request("/item/A", method="DELETE").respond_with_data("", status=204)
     assert make_client().delete_item("A") is None
-
-
-@pytest.mark.parametrize(
-    ("payload", "records"),
-    [({"Records": [{"Id": 1, "Name": "Color"}]}, [{"Id": 1, "Name": "Color"}]), ([{"Id": 2}], [{"Id": 2}])],
-)
-def test_list_attributes(tweakwise, make_client, payload, records):
-    tweakwise.expect_request("/attribute").respond_with_json(payload)
-    assert make_client().list_attributes() == records
-
-
-def test_list_attributes_rejects_an_unknown_shape(tweakwise, make_client):
-    tweakwise.expect_request("/attribute").respond_with_json({"Other": 1})
-    with pytest.raises(errors.UnexpectedResponseError, match="Records"):
-        make_client().list_attributes()
 
 
 def test_tasks_use_the_instance_key_but_never_show_it(tweakwise, make_client):
@@ -392,7 +373,7 @@ def test_tasks_use_the_instance_key_but_never_show_it(tweakwise, make_client):
 
 def test_non_json_success_body_is_returned_as_text(tweakwise, make_client):
     tweakwise.expect_request("/item/A").respond_with_data("OK", content_type="text/plain")
-    assert make_client().get_item("A") == "OK"
+    assert make_client().request("GET", "/item/{item_id}", item_id="A") == "OK"
 
 
 def test_unreadable_stats_answer_is_a_typed_error(tweakwise, make_client):
@@ -513,7 +494,7 @@ def test_every_field_of_an_error_is_scrubbed(tweakwise, make_client):
 def test_an_echoed_token_is_masked_before_the_answer_is_cut_wherever_it_straddles_the_cut(
     tweakwise, make_client, as_json
 ):
-    from tweakwise.client import MAX_DETAIL
+    from tweakwise.responses import MAX_DETAIL
 
     client = make_client()  # the first call reads the secret: its token is known from then on
     filler = "=" * MAX_DETAIL  # shares no 4 characters with the token

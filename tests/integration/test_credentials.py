@@ -156,10 +156,10 @@ def test_client_from_env_uses_the_secret_named_there(tweakwise, secrets, monkeyp
     secrets({"instance_key": "other", "access_token": "x1"}, secret_id="arn-like/other")
     monkeypatch.setenv("TWEAKWISE_SECRET_ID", "arn-like/other")
     monkeypatch.setenv("TWEAKWISE_API_URL", tweakwise.url_for("/"))
-    tweakwise.expect_request("/attribute", headers={"TWN-InstanceKey": "other"}).respond_with_json(
-        {"Records": []}
+    tweakwise.expect_request("/stats/totalproducts", headers={"TWN-InstanceKey": "other"}).respond_with_json(
+        7
     )
-    assert TweakwiseClient.from_env().list_attributes() == []
+    assert TweakwiseClient.from_env().total_products() == 7
 
 
 def test_secret_can_be_read_by_arn(secrets):

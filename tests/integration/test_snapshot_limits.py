@@ -15,7 +15,8 @@ from conftest import ROOT
 
 MEASURE = """
 import json, sys, time
-from tweakwise.snapshot_lines import check_lines, read_lines
+from tweakwise.snapshot_lines import check_lines
+from tweakwise.snapshot_stream import read_lines
 started = time.perf_counter()
 with open("/dev/null", "wb") as out:
     result = check_lines(lambda: read_lines(open(sys.argv[1], "rb")), out, "s", 4e9, 0.1)[0]

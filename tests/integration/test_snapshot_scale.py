@@ -11,7 +11,8 @@ import time
 import tracemalloc
 
 from tweakwise import snapshot_lines
-from tweakwise.snapshot_lines import check_lines, read_lines
+from tweakwise.snapshot_lines import check_lines
+from tweakwise.snapshot_stream import read_lines
 
 UPLOADED = 4_000_000_000.0  # the object's upload time: far after any takenAt of these tests
 GOOD = b'{"type": "item", "item": {"id": "SKU-1", "name": "Trail runner", "price": 1, "stock": 1}}'

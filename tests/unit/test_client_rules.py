@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tweakwise.client import parse_count, render_path
+from tweakwise.client import render_path
+from tweakwise.responses import parse_count
 
 
 def test_render_path_hides_secret_parameters():

@@ -11,12 +11,14 @@ import pytest
 
 from conftest import ROOT
 from scripts import snapshot_schema
-from tweakwise import snapshot_lines, snapshot_store
+from tweakwise import snapshot_lines, snapshot_store, snapshot_stream
 from tweakwise.errors import SnapshotInputError
 from tweakwise.events import Category
 from tweakwise.ledger import body_digest
 from tweakwise.snapshot_contract import object_key
-from tweakwise.snapshot_lines import IdSet, Validation, check_lines, order_categories, read_lines
+from tweakwise.snapshot_ids import IdSet, line_entities
+from tweakwise.snapshot_lines import Validation, check_lines, order_categories
+from tweakwise.snapshot_stream import read_lines
 
 EXAMPLE = ROOT / "events" / "catalog_snapshot.jsonl"
 
@@ -165,7 +167,7 @@ def test_the_schema_uses_only_standard_keywords():
 
 @pytest.mark.parametrize("compress", [False, True])
 def test_lines_are_read_in_chunks_gzip_or_plain(monkeypatch, compress):
-    monkeypatch.setattr(snapshot_lines, "CHUNK", 7)  # lines cross chunk boundaries
+    monkeypatch.setattr(snapshot_stream, "CHUNK", 7)  # lines cross chunk boundaries
     text = b"first line\nsecond\n\nlast without newline"
     raw = gzip.compress(text) if compress else text
     assert list(read_lines(io.BytesIO(raw))) == [b"first line", b"second", b"", b"last without newline"]
@@ -336,14 +338,14 @@ def test_a_line_that_names_no_readable_id_keeps_every_orphan(kind):
 
 
 def test_the_ids_a_broken_line_is_read_for():
-    assert snapshot_lines.line_entities(b'{"type": "category", "category": {"id": 7, "name"') == [
+    assert line_entities(b'{"type": "category", "category": {"id": 7, "name"') == [
         "category#key:7",
         "category#id:7",
     ]
-    both = snapshot_lines.line_entities(b'{"type": "thing", "thing": {"id": "X"}, "id": "Y"}')
+    both = line_entities(b'{"type": "thing", "thing": {"id": "X"}, "id": "Y"}')
     assert both == ["item#X", "category#key:X", "item#Y", "category#key:Y"]
-    assert snapshot_lines.line_entities(b'{"type": "snapshot", "takenAt": "soon"}') == []  # a header
-    assert snapshot_lines.line_entities(b'{"type": "item", "item": {"id": 5.0}}') == ["item#5", "item#5.0"]
+    assert line_entities(b'{"type": "snapshot", "takenAt": "soon"}') == []  # a header
+    assert line_entities(b'{"type": "item", "item": {"id": 5.0}}') == ["item#5", "item#5.0"]
 
 
 def test_a_header_later_than_the_upload_is_taken_as_the_upload():

@@ -10,7 +10,8 @@ import pytest
 from conftest import (
     SIGNING_SECRET,
 )
-from tweakwise.webhook import deduplication_id, message_group_id, sign
+from tweakwise.queueing import deduplication_id, message_group_id
+from tweakwise.signatures import sign
 
 
 def _upsert(event_id="e1", item_id="SKU-1", **item):
@@ -28,7 +29,7 @@ def _category(**category):
 def _refusal(keys, headers, body, now):
     """The SignatureError verify_signature raises, or None when the request is authentic."""
     from tweakwise.errors import SignatureError
-    from tweakwise.webhook import verify_signature
+    from tweakwise.signatures import verify_signature
 
     try:
         verify_signature(keys, headers, body, now)
@@ -96,7 +97,7 @@ def test_occurred_at_may_run_ahead_by_the_signature_window_only():
     from pydantic import ValidationError
 
     from tweakwise.events import EVENT_ADAPTER, MAX_FUTURE_SECONDS
-    from tweakwise.webhook import TOLERANCE_SECONDS
+    from tweakwise.signatures import TOLERANCE_SECONDS
 
     assert MAX_FUTURE_SECONDS == TOLERANCE_SECONDS
     now = datetime.now(UTC)
@@ -121,14 +122,14 @@ def test_occurred_at_may_run_ahead_by_the_signature_window_only():
 )
 def test_signing_secret_shapes_are_checked(value, problem):
     from tweakwise.errors import CredentialsError
-    from tweakwise.webhook import SigningSecrets
+    from tweakwise.signatures import SigningSecrets
 
     with pytest.raises(CredentialsError, match=problem):
         SigningSecrets("s").parse(value)
 
 
 def test_signing_keys_of_16_characters_and_an_empty_previous_key_are_fine():
-    from tweakwise.webhook import SigningSecrets
+    from tweakwise.signatures import SigningSecrets
 
     assert SigningSecrets("s").parse({"signing_secret": "x" * 16, "previous_signing_secret": ""}) == (
         b"x" * 16,
@@ -272,14 +273,14 @@ def test_a_date_without_a_time_zone_is_told_how_to_write_one():
 
 
 def test_an_entry_is_measured_as_sqs_counts_it():
-    from tweakwise.webhook import _size
+    from tweakwise.queueing import _size
 
     assert _size(_entry(100)) == 100 + 21
     assert _size(_entry(0)) == 21
 
 
 def test_the_message_size_limit_holds_at_its_value():
-    from tweakwise.webhook import MAX_MESSAGE_BYTES, batches, oversized
+    from tweakwise.queueing import MAX_MESSAGE_BYTES, batches, oversized
 
     exact, over = _entry(MAX_MESSAGE_BYTES - 21), _entry(MAX_MESSAGE_BYTES - 20)
     assert oversized([exact]) == []
@@ -294,7 +295,7 @@ def test_the_message_size_limit_holds_at_its_value():
 
 def test_a_signing_secret_of_the_wrong_shape_names_the_secret():
     from tweakwise.errors import CredentialsError
-    from tweakwise.webhook import SigningSecrets
+    from tweakwise.signatures import SigningSecrets
 
     with pytest.raises(CredentialsError) as caught:
         SigningSecrets("hooks/secret").parse("just a string")
@@ -322,7 +323,7 @@ def test_a_request_without_a_body_has_an_empty_one():
 )
 def test_every_signing_secret_error_names_the_secret(value):
     from tweakwise.errors import CredentialsError
-    from tweakwise.webhook import SigningSecrets
+    from tweakwise.signatures import SigningSecrets
 
     with pytest.raises(CredentialsError) as caught:
         SigningSecrets("hooks/secret").parse(value)
@@ -331,7 +332,7 @@ def test_every_signing_secret_error_names_the_secret(value):
 
 
 def test_an_empty_previous_key_is_skipped_and_the_current_one_still_counts():
-    from tweakwise.webhook import SigningSecrets
+    from tweakwise.signatures import SigningSecrets
 
     keys = SigningSecrets("s").parse({"previous_signing_secret": "", "signing_secret": "k" * 16})
     assert keys == (b"k" * 16,)
@@ -341,13 +342,13 @@ def test_the_fuzzers_own_signer_signs_as_the_webhook_verifies(monkeypatch):
     import importlib
     import types
 
-    from tweakwise import webhook
+    from tweakwise import signatures
 
     # Schemathesis lives in its own virtualenv: a stand-in for its hook decorator is enough here.
     monkeypatch.setitem(sys.modules, "schemathesis", types.SimpleNamespace(hook=lambda function: function))
     fuzz_hooks = importlib.import_module("scripts.fuzz_hooks")
 
     body = b'{"events": []}'
-    assert fuzz_hooks.sign("k" * 32, 1795834800, body) == webhook.sign("k" * 32, 1795834800, body)
-    assert fuzz_hooks.SIGNATURE_HEADER.lower() == webhook.SIGNATURE_HEADER
-    assert fuzz_hooks.TIMESTAMP_HEADER.lower() == webhook.TIMESTAMP_HEADER
+    assert fuzz_hooks.sign("k" * 32, 1795834800, body) == signatures.sign("k" * 32, 1795834800, body)
+    assert fuzz_hooks.SIGNATURE_HEADER.lower() == signatures.SIGNATURE_HEADER
+    assert fuzz_hooks.TIMESTAMP_HEADER.lower() == signatures.TIMESTAMP_HEADER

@@ -5,27 +5,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import ReadTimeoutError
 
-from . import secrecy
 from .credentials import Credentials, SecretCredentials
 from .errors import (
-    ApiError,
-    AuthenticationError,
     ConnectionFailedError,
     NotFoundError,
     PathParameterError,
-    RateLimitedError,
     RejectedError,
     RequestTimeoutError,
-    ServerError,
     UnexpectedResponseError,
 )
+from .responses import REFUSED, error_of, parse_count
 from .settings import DEFAULT_API_URL, ClientSettings
 from .transport import RETRY_METHODS, RETRY_STATUSES, Deadline, DeadlineRetry, build_session
 
@@ -35,11 +30,6 @@ logger = logging.getLogger("tweakwise")
 DEADLINE_MARGIN = 1.0
 # Path parameters that are secrets: error messages and logs show their names, not their values.
 SECRET_PATH_PARAMS = frozenset({"instance_key", "task_guid"})
-# The credentials were refused: the token may have been rotated.
-_REFUSED = frozenset({HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN})
-# What is kept of a Tweakwise 400 answer: each text at most this long, at most this many errors.
-MAX_DETAIL = 300
-MAX_ERRORS = 20
 
 
 def render_path(template: str, **params: Any) -> tuple[str, str]:
@@ -58,32 +48,6 @@ def render_path(template: str, **params: Any) -> tuple[str, str]:
         }
     )
     return path, shown
-
-
-def parse_count(payload: Any) -> int:
-    """Read a count from a stats answer, whose shape is undocumented: a bare number, a numeric string,
-    or an object with one numeric field (any name)."""
-    if isinstance(payload, bool):
-        raise ValueError("a boolean is not a count")
-    if isinstance(payload, int):
-        return payload
-    if isinstance(payload, float) and payload.is_integer():
-        return int(payload)
-    if isinstance(payload, str) and payload.strip().isdigit():
-        return int(payload.strip())
-    if isinstance(payload, dict):
-        numbers = [parse_count(v) for v in payload.values() if _is_count(v)]
-        if len(numbers) == 1:
-            return numbers[0]
-    raise ValueError(f"no count in {type(payload).__name__} answer")
-
-
-def _is_count(value: Any) -> bool:
-    try:
-        parse_count(value)
-    except ValueError:
-        return False
-    return not isinstance(value, dict)
 
 
 class TweakwiseClient:
@@ -174,7 +138,7 @@ class TweakwiseClient:
         path, shown = render_path(template, **params)
         creds = self.credentials.get()
         response = self._send(method, path, shown, creds, body=body, query=query)
-        if response.status_code in _REFUSED:
+        if response.status_code in REFUSED:
             # The token may have been rotated: re-read the secret once and try again.
             logger.warning(
                 "Tweakwise %s %s answered %s; re-reading secret %s and retrying once",
@@ -249,26 +213,7 @@ class TweakwiseClient:
                 return response.json()
             except ValueError:
                 return response.text
-        raise self._error(method, shown, response)
-
-    @staticmethod
-    def _error(method: str, shown: str, response: requests.Response) -> ApiError:
-        status = response.status_code
-        if status in _REFUSED:
-            return AuthenticationError(method, shown, status)
-        if status == HTTPStatus.NOT_FOUND:
-            return NotFoundError(method, shown, status)
-        if status == HTTPStatus.BAD_REQUEST:
-            message, errors = _validation_details(response)
-            return RejectedError(method, shown, status, message, errors)
-        if status == HTTPStatus.TOO_MANY_REQUESTS:
-            retry_after = response.headers.get("Retry-After", "")
-            return RateLimitedError(
-                method, shown, status, float(retry_after) if retry_after.isdigit() else None
-            )
-        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-            return ServerError(method, shown, status)
-        return UnexpectedResponseError(method, shown, status)
+        raise error_of(method, shown, response)
 
     # -- stats --------------------------------------------------------------------------------------
 
@@ -286,9 +231,6 @@ class TweakwiseClient:
             raise UnexpectedResponseError("GET", template, 200, str(exc)) from None
 
     # -- items ----------------------------------------------------------------------------------------
-
-    def get_item(self, item_id: str) -> dict[str, Any]:
-        return self.request("GET", "/item/{item_id}", item_id=item_id)
 
     def create_item(self, item: dict[str, Any]) -> Any:
         return self.request("POST", "/item", body=item)
@@ -308,17 +250,11 @@ class TweakwiseClient:
 
     # -- categories -----------------------------------------------------------------------------------
 
-    def get_category(self, category_id: int) -> dict[str, Any]:
-        return self.request("GET", "/category/{category_id}", category_id=category_id)
-
     def get_category_by_key(self, key: str) -> dict[str, Any]:
         return self.request("GET", "/category/getbykey/{key}", key=key)
 
     def create_category(self, category: dict[str, Any]) -> Any:
         return self.request("POST", "/category", body=category)
-
-    def put_category(self, category: dict[str, Any]) -> Any:
-        return self.request("PUT", "/category", body=category)
 
     def patch_category(self, category_id: int, changes: dict[str, Any]) -> Any:
         return self.request("PATCH", "/category/{category_id}", body=changes, category_id=category_id)
@@ -333,15 +269,7 @@ class TweakwiseClient:
             lambda: self.create_category({"CategoryId": category_id, **fields}),
         )
 
-    # -- attributes and tasks -----------------------------------------------------------------------
-
-    def list_attributes(self) -> list[dict[str, Any]]:
-        payload = self.request("GET", "/attribute")
-        if isinstance(payload, dict) and isinstance(payload.get("Records"), list):
-            return payload["Records"]
-        if isinstance(payload, list):
-            return payload
-        raise UnexpectedResponseError("GET", "/attribute", 200, "expected a Records list")
+    # -- tasks -----------------------------------------------------------------------
 
     def trigger_task(self, task_guid: str) -> Any:
         instance_key = self.credentials.get().instance_key
@@ -373,26 +301,3 @@ def _upsert(patch: Any, create: Any) -> str:
             return "updated"
         return "created"
     return "updated"
-
-
-def _validation_details(response: requests.Response) -> tuple[str, list[str]]:
-    """Tweakwise's 400 body: {"Message": str, "Errors": [{"Error": str}]} (keys in any case), each text
-    scrubbed of secret values and then cut (`secrecy.clip`), at most MAX_ERRORS of them."""
-    try:
-        payload = response.json()
-    except ValueError:
-        return (secrecy.clip(response.text.strip(), MAX_DETAIL), [])
-    if not isinstance(payload, dict):
-        return ("", [])
-    lowered = {str(k).lower(): v for k, v in payload.items()}
-    message = lowered.get("message") or ""
-    errors: list[str] = []
-    entries = lowered.get("errors")
-    for entry in entries[:MAX_ERRORS] if isinstance(entries, list) else []:
-        if isinstance(entry, dict):
-            text = next((v for k, v in entry.items() if str(k).lower() == "error"), None)
-            if text:
-                errors.append(secrecy.clip(str(text), MAX_DETAIL))
-        elif isinstance(entry, str):
-            errors.append(secrecy.clip(entry, MAX_DETAIL))
-    return (secrecy.clip(str(message), MAX_DETAIL), errors)

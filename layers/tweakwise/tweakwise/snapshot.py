@@ -50,8 +50,10 @@ from .snapshot_contract import (
     object_key,
 )
 from .snapshot_guard import GuardInput, shrink_guard
-from .snapshot_lines import check_lines, contains, digest, read_lines
+from .snapshot_ids import contains, digest
+from .snapshot_lines import check_lines
 from .snapshot_store import SnapshotStore, report_key, run_id, snapshot_id, work_key
+from .snapshot_stream import read_lines
 from .state import SyncState
 from .sync import CatalogSync
 

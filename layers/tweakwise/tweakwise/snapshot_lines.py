@@ -9,15 +9,8 @@ read from it is held, and a line that names no readable id keeps the snapshot fr
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
 import json
-import re
-import zlib
-from array import array
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -32,6 +25,8 @@ from .events import (
     SnapshotItem,
     error_list,
 )
+from .snapshot_ids import IdSet, category_key, digest, line_entities
+from .snapshot_stream import MAX_LINE_BYTES
 
 MAX_REPORTED = 100  # invalid lines shown in a report
 # Ids of invalid lines held back from orphan deletes. More invalid lines refuse any snapshot under 100M
@@ -39,263 +34,13 @@ MAX_REPORTED = 100  # invalid lines shown in a report
 MAX_HELD = 100_000
 # Categories kept in memory to put parents first (each at most a line long). More refuse the snapshot.
 MAX_CATEGORIES = 100_000
-MAX_LINE_BYTES = 262_144  # SnapshotMaxLineBytes' default: a Step Functions item's own limit (256 KiB)
 MAX_UNIDENTIFIED_REPORTED = 10
 REPEATS_NAMED, REPEAT_LINES_NAMED = 10, 5
-CHUNK = 1 << 20
 LINE_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "snapshot": SnapshotHeader,
     "category": SnapshotCategory,
     "item": SnapshotItem,
 }
-
-
-def read_lines(raw: Any, max_line: int = MAX_LINE_BYTES) -> Iterator[bytes]:
-    """The lines of a stream, gzip or plain (told by its first bytes), read in 1 MiB chunks. A line over
-    `max_line` bytes comes as its first `max_line + 1` bytes (so its length tells it apart), the rest
-    of it read past. SnapshotReadError: a gzip stream cut short or corrupt."""
-    head = raw.read(2)
-    stream: Any = _Prefixed(head, raw)
-    if head == b"\x1f\x8b":
-        stream = gzip.GzipFile(fileobj=stream)
-    pending = bytearray()
-    over = False  # inside a line already yielded as too long
-    while chunk := _read(stream):
-        parts = chunk.split(b"\n")
-        for index, part in enumerate(parts):
-            if not over:
-                pending += part[: max_line + 1 - len(pending)]
-                if len(pending) > max_line:
-                    yield bytes(pending)
-                    over = True
-            if index < len(parts) - 1:  # a newline ends the line
-                if not over:
-                    yield bytes(pending)
-                pending.clear()
-                over = False
-    if pending and not over:
-        yield bytes(pending)
-
-
-def _read(stream: Any) -> bytes:
-    try:
-        return stream.read(CHUNK)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        reason = "ends before its end" if isinstance(exc, EOFError) else f"is corrupt ({exc})"
-        raise SnapshotReadError(f"the gzip stream {reason}") from None
-
-
-class _Prefixed(io.RawIOBase):
-    """A stream whose first bytes were read already (to tell gzip from plain text)."""
-
-    def __init__(self, head: bytes, raw: Any):  # a file or a botocore StreamingBody
-        self.head, self.raw = head, raw
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self.head:
-            head, self.head = self.head, b""
-            return head + (self.raw.read(size - len(head)) if size > len(head) else b"")
-        return self.raw.read(size) if size >= 0 else self.raw.read()
-
-    def readinto(self, buffer: Any) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def digest(entity: str) -> int:
-    """An entity key as 64 bits: sets of millions of ids in 8 bytes each."""
-    return int.from_bytes(hashlib.blake2b(entity.encode(), digest_size=8).digest())
-
-
-class IdSet:
-    """Which ids appear twice among millions, in 8 bytes per id (a set of strings takes ~10x that): 64-bit
-    digests in 256 arrays, checked one array at a time at the end."""
-
-    digest = staticmethod(digest)
-
-    def __init__(self) -> None:
-        self.buckets = [array("Q") for _ in range(256)]
-
-    def add(self, entity: str) -> None:
-        value = digest(entity)
-        self.buckets[value & 0xFF].append(value)
-
-    def repeated(self) -> set[int]:
-        found: set[int] = set()
-        for bucket in self.buckets:
-            seen: set[int] = set()
-            for value in bucket:
-                if value in seen:
-                    found.add(value)
-                seen.add(value)
-        return found
-
-    def sorted(self, extra: Iterable[int] = ()) -> array[int]:
-        """Every digest, and `extra`'s, sorted: what `contains` searches."""
-        values = array("Q", extra)
-        for bucket in self.buckets:
-            values.extend(bucket)
-        return array("Q", sorted(values))
-
-
-def contains(ids: array[int], entity: str) -> bool:
-    """Whether `entity` is in a sorted digest array (a 64-bit collision keeps an entity: the safe side)."""
-    value = digest(entity)
-    at = bisect_left(ids, value)
-    return at < len(ids) and ids[at] == value
-
-
-# -- the ids of a line that is not valid ------------------------------------------------------------------
-
-# One JSON token, strings with any character (a raw control character makes a line invalid, not its id
-# unreadable). Possessive quantifiers: an unterminated string is given up in linear time.
-_TOKEN = re.compile(
-    r'[ \t\r\n]*+(?:(?P<string>"[^"\\]*+(?:\\.[^"\\]*+)*+")|(?P<number>-?\d++(?:\.\d++)?(?:[eE][+-]?\d++)?)'
-    r"|(?P<literal>true|false|null)|(?P<punct>[{}\[\]:,]))",
-    re.DOTALL,
-)
-_KEY, _COLON, _VALUE, _NEXT = range(4)
-
-
-@dataclass
-class _Frame:
-    is_object: bool
-    path: tuple[str, ...]  # the keys down to it, at most 3 (deeper than a body's fields)
-    state: int
-    key: str = ""
-
-
-def _scalars(text: str) -> Iterator[tuple[tuple[str, ...], str, str]]:  # noqa: PLR0911 - one return per way a line stops being JSON
-    """(path, kind, piece) of each scalar of a JSON object at depth 1 or 2, read as far as the text is
-    JSON: a line cut short, or broken anywhere, still gives what comes before. Iterative: no nesting
-    depth can exhaust the stack."""
-    stack: list[_Frame] = []
-    position = 0
-    while True:
-        found = _TOKEN.match(text, position)
-        if found is None:
-            return
-        position = found.end()
-        kind = found.lastgroup or ""
-        piece = found.group(kind)
-        top = stack[-1] if stack else None
-        if kind == "punct" and piece in "{[":
-            if top is None:
-                if piece != "{":
-                    return  # a line is one object
-                path: tuple[str, ...] = ()
-            elif top.state != _VALUE:
-                return
-            else:
-                path = (*top.path, top.key if top.is_object else "[]")[:3]  # deeper is all one
-                top.state = _NEXT
-            stack.append(_Frame(piece == "{", path, _KEY if piece == "{" else _VALUE))
-        elif kind == "punct" and piece in "}]":
-            if (
-                top is None
-                or top.is_object != (piece == "}")
-                or (top.is_object and top.state in (_COLON, _VALUE))
-            ):
-                return
-            stack.pop()
-            if not stack:
-                return  # the object is complete
-        elif kind == "punct" and piece == ":":
-            if top is None or not top.is_object or top.state != _COLON:
-                return
-            top.state = _VALUE
-        elif kind == "punct":  # ","
-            if top is None or top.state != _NEXT:
-                return
-            top.state = _KEY if top.is_object else _VALUE
-        elif top is not None and top.is_object and top.state == _KEY:
-            if kind != "string":
-                return
-            top.key = _text(piece) or ""
-            top.state = _COLON
-        elif top is not None and top.state == _VALUE:
-            path = (*top.path, top.key if top.is_object else "[]")
-            if len(path) <= 2:
-                yield path, kind, piece
-            top.state = _NEXT
-        else:
-            return
-
-
-def _text(piece: str) -> str | None:
-    """A string piece's text; None when it is not readable text (bad escapes, lone surrogates, bytes
-    that were not UTF-8)."""
-    try:
-        value = json.loads(piece, strict=False)
-        value.encode("utf-8")
-    except (ValueError, UnicodeEncodeError):
-        return None
-    return value
-
-
-def _refs(kinds: set[str], kind: str, piece: str) -> list[str] | None:
-    """The entity keys an id value may stand for; None when it is no readable id."""
-    if kind == "string":
-        value = _text(piece)
-        if value is None:
-            return None
-        found = [str(EntityKey.item(value))] if "item" in kinds else []
-        return found + ([category_key(value)] if "category" in kinds else [])
-    if kind != "number":
-        return None
-    texts = {piece}
-    try:
-        number = float(piece)
-    except (ValueError, OverflowError):
-        number = float("nan")
-    if number.is_integer() and ("." in piece or "e" in piece.lower()):
-        texts.add(str(int(number)))
-    found = [str(EntityKey.item(text)) for text in sorted(texts)] if "item" in kinds else []
-    if "category" in kinds:
-        found += [category_key(text) for text in sorted(texts)]
-        found += [category_key(int(text)) for text in sorted(texts) if text.isdigit()]
-    return found
-
-
-def line_entities(raw: bytes) -> list[str] | None:
-    """The entity keys a line that is not valid may describe, read as far as it is JSON: its body's id
-    (`item`, `category` or any other object's `id`) and any `id`, `itemId` or `categoryId` of the line
-    itself, taken as the kind its `type` names, or as both kinds when it names neither. [] for a header
-    line; None when the line names no id that can be read (its entity cannot be known)."""
-    text = raw.decode("utf-8", "surrogateescape")  # bytes that are not UTF-8 make their string unreadable
-    fields: dict[str, tuple[str, str]] = {}
-    bodies: list[tuple[str, str, str]] = []
-    for path, kind, piece in _scalars(text):
-        if len(path) == 1:
-            fields.setdefault(path[0].lower(), (kind, piece))
-        elif path[1].lower() == "id":
-            bodies.append((path[0].lower(), kind, piece))
-    kind, piece = fields.get("type", ("", ""))
-    named = (_text(piece) or "").lower() if kind == "string" else ""
-    typed = {k for k in ("item", "category") if named.startswith(k)}
-    found: list[str] = []
-    candidates = [
-        (typed | ({key} & {"item", "category"}) or {"item", "category"}, k, t) for key, k, t in bodies
-    ]
-    for key, kinds in (
-        ("id", typed or {"item", "category"}),
-        ("itemid", {"item"}),
-        ("categoryid", {"category"}),
-    ):
-        if key in fields:
-            candidates.append((kinds, *fields[key]))
-    for kinds, kind, piece in candidates:
-        refs = _refs(kinds, kind, piece)
-        if refs is None:
-            return None  # an id is there but cannot be read: the line's entity is unknown
-        found += refs
-    if not found:
-        return [] if named == "snapshot" else None
-    return list(dict.fromkeys(found))
 
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -550,7 +295,3 @@ def order_categories(
             reason = reasons.get(entity, "its parents form a cycle, or a parent is invalid")
             result.add_invalid(number, [{"path": "category.parents", "error": reason}], [entity])
     return ordered
-
-
-def category_key(ref: int | str) -> str:
-    return str(EntityKey.category(ref))

@@ -1,4 +1,4 @@
-"""The catalog worker: queued webhook events applied to Tweakwise, in order per entity.
+"""The one apply path to Tweakwise: catalog changes (webhook events, snapshot lines) mapped, claimed and sent.
 
 - `to_item_fields` (and `CatalogSync._upsert_category`) map the webhook contract to Tweakwise's field names.
 - `CategoryRefs` turns the shop's category keys into Tweakwise's numeric ids (cached per container).
@@ -6,9 +6,7 @@
   claims the entity in the sync state table (`state.SyncState`: a late retry never reverts newer data,
   and one writer at a time holds the entity's lease, so writes land in the order they were claimed),
   sends the change and records its body's digest in the ledger (`ledger.Ledger`).
-- `CatalogSync.apply_record` applies one queued event and returns its `Outcome`; a Tweakwise 400 goes to
-  the dead-letter queue at once.
-- `fifo.ConcurrentFifoProcessor` runs the entities of one SQS batch in parallel, each entity in order.
+No queue types here: `worker.QueueWorker` adapts SQS records to it, `snapshot_apply` snapshot lines.
 """
 
 from __future__ import annotations
@@ -17,43 +15,32 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from pydantic import ValidationError
-
-from . import secrecy
 from .client import TweakwiseClient
 from .entity import EntityKey
 from .errors import (
     ConnectionFailedError,
     EntityBusyError,
     NotFoundError,
-    PathParameterError,
-    QueueError,
-    RejectedError,
     RequestTimeoutError,
     UnknownCategoryError,
 )
 from .events import (
-    EVENT_ADAPTER,
     CategoryDelete,
     CategoryUpsert,
     Item,
     ItemDelete,
     ItemUpsert,
-    error_list,
 )
-from .lazy import Lazy
 from .ledger import Ledger, body_digest
 from .state import ClaimOutcome, Lease, SyncState
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
-    from mypy_boto3_sqs import SQSClient
+    pass
 
 logger = logging.getLogger("tweakwise")
 
@@ -65,7 +52,6 @@ class Outcome(StrEnum):
     UNCHANGED = "unchanged"  # a snapshot line whose body equals the ledger's: nothing sent
 
 
-UNREADABLE = "unreadable"  # the EventType attribute of a dead letter whose body is no valid event
 # How long a change waits for another writer of its entity before it is tried again later.
 LEASE_WAIT_SECONDS = 30.0
 MAX_INVOCATION_SECONDS = 900.0  # Lambda's longest: a lease's length when no deadline is set
@@ -153,45 +139,11 @@ class CatalogSync:
     """The one apply path: webhook events (from the queue) and snapshot lines go through `prepare` and
     `apply_change`, so both map, guard and record the same way."""
 
-    def __init__(
-        self,
-        client: TweakwiseClient,
-        state: SyncState,
-        sqs: SQSClient | Callable[[], SQSClient] | None = None,
-        dead_letter_queue_url: str = "",
-        ledger: Ledger | None = None,
-    ):
-        """`sqs`: a client, or a function that makes one when the first event is dead-lettered (most
-        invocations never need it)."""
+    def __init__(self, client: TweakwiseClient, state: SyncState, ledger: Ledger | None = None):
         self.client = client
         self.state = state
-        self._sqs = Lazy(sqs)
-        self.dead_letter_queue_url = dead_letter_queue_url
         self.ledger = ledger
         self.categories = CategoryRefs(client)
-
-    @property
-    def sqs(self) -> SQSClient | None:
-        return self._sqs.get()
-
-    def apply_record(self, record: SQSRecord) -> Outcome:
-        """Record handler for the batch processor: raise to have SQS deliver the record again."""
-        try:
-            event = EVENT_ADAPTER.validate_json(record.body)
-        except ValidationError as exc:
-            # A poison message never becomes valid: park it now, so the rest of its group goes on.
-            reason = "; ".join(f"{e['path']}: {e['error']}" for e in error_list(exc))
-            self._dead_letter(record, UNREADABLE, "", f"not a valid catalog event: {reason}")
-            return Outcome.REJECTED
-        try:
-            outcome = self.apply_change(self.prepare(event))
-        except (RejectedError, PathParameterError) as exc:
-            # Bad data does not get better by retrying: park it in the DLQ with the reason.
-            self._dead_letter(record, event.type, event.id, str(exc))
-            return Outcome.REJECTED
-        if outcome is Outcome.STALE:
-            logger.info("Skipped stale %s %s for %s", event.type, event.id, event.entity())
-        return outcome
 
     def prepare(self, event: Any) -> Change:
         """The Tweakwise body an event sends, category references resolved to Tweakwise ids."""
@@ -301,31 +253,6 @@ class CatalogSync:
         except NotFoundError:  # deleted meanwhile: create it again under its key
             self.categories.forget(ref)
             self.client.create_category(body)
-
-    def _dead_letter(self, record: SQSRecord, event_type: str, event_id: str, reason: str) -> None:
-        logger.error(
-            "Rejected %s %s (message %s), moved to the dead-letter queue: %s",
-            event_type,
-            event_id,
-            record.message_id,
-            reason,
-            extra={"message_id": record.message_id, "reason": reason, "dead_letter": True},
-        )
-        sqs = self.sqs
-        if sqs is None:
-            raise QueueError("no dead-letter queue to move a rejected event to")
-        attributes = record.attributes
-        sqs.send_message(
-            QueueUrl=self.dead_letter_queue_url,
-            MessageBody=record.body,
-            MessageGroupId=attributes.message_group_id or record.message_id,
-            MessageDeduplicationId=attributes.message_deduplication_id or record.message_id,
-            MessageAttributes={
-                "ErrorReason": {"DataType": "String", "StringValue": secrecy.clip(reason, 1000)},
-                "EventType": {"DataType": "String", "StringValue": event_type},
-                "SourceMessageId": {"DataType": "String", "StringValue": record.message_id},
-            },
-        )
 
 
 def _ignore_missing(call: Any) -> None:

@@ -1,0 +1,91 @@
+"""The catalog worker's queue side: an SQS record becomes a catalog event for `sync.CatalogSync`, and an event
+retrying cannot fix (not a valid event, or refused by Tweakwise with a 400) goes to the dead-letter queue at
+once, with its reason, so the rest of its message group goes on. `fifo.ConcurrentFifoProcessor` runs the
+entities of one SQS batch in parallel, each entity in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from pydantic import ValidationError
+
+from . import secrecy
+from .errors import PathParameterError, QueueError, RejectedError
+from .events import EVENT_ADAPTER, error_list
+from .lazy import Lazy
+from .sync import CatalogSync, Outcome
+
+if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
+    from mypy_boto3_sqs import SQSClient
+
+logger = logging.getLogger("tweakwise")
+
+UNREADABLE = "unreadable"  # the EventType attribute of a dead letter whose body is no valid event
+
+
+class QueueWorker:
+    """Applies queued records through one `CatalogSync`. Thread-safe."""
+
+    def __init__(
+        self,
+        sync: CatalogSync,
+        sqs: SQSClient | Callable[[], SQSClient] | None = None,
+        dead_letter_queue_url: str = "",
+    ):
+        """`sqs`: a client, or a function that makes one when the first event is dead-lettered (most
+        invocations never need it)."""
+        self.sync = sync
+        self._sqs = Lazy(sqs)
+        self.dead_letter_queue_url = dead_letter_queue_url
+
+    @property
+    def sqs(self) -> SQSClient | None:
+        return self._sqs.get()
+
+    def apply_record(self, record: SQSRecord) -> Outcome:
+        """Record handler for the batch processor: raise to have SQS deliver the record again."""
+        try:
+            event = EVENT_ADAPTER.validate_json(record.body)
+        except ValidationError as exc:
+            # A poison message never becomes valid: park it now, so the rest of its group goes on.
+            reason = "; ".join(f"{e['path']}: {e['error']}" for e in error_list(exc))
+            self._dead_letter(record, UNREADABLE, "", f"not a valid catalog event: {reason}")
+            return Outcome.REJECTED
+        try:
+            outcome = self.sync.apply_change(self.sync.prepare(event))
+        except (RejectedError, PathParameterError) as exc:
+            # Bad data does not get better by retrying: park it in the DLQ with the reason.
+            self._dead_letter(record, event.type, event.id, str(exc))
+            return Outcome.REJECTED
+        if outcome is Outcome.STALE:
+            logger.info("Skipped stale %s %s for %s", event.type, event.id, event.entity())
+        return outcome
+
+    def _dead_letter(self, record: SQSRecord, event_type: str, event_id: str, reason: str) -> None:
+        logger.error(
+            "Rejected %s %s (message %s), moved to the dead-letter queue: %s",
+            event_type,
+            event_id,
+            record.message_id,
+            reason,
+            extra={"message_id": record.message_id, "reason": reason, "dead_letter": True},
+        )
+        sqs = self.sqs
+        if sqs is None:
+            raise QueueError("no dead-letter queue to move a rejected event to")
+        attributes = record.attributes
+        sqs.send_message(
+            QueueUrl=self.dead_letter_queue_url,
+            MessageBody=record.body,
+            MessageGroupId=attributes.message_group_id or record.message_id,
+            MessageDeduplicationId=attributes.message_deduplication_id or record.message_id,
+            MessageAttributes={
+                "ErrorReason": {"DataType": "String", "StringValue": secrecy.clip(reason, 1000)},
+                "EventType": {"DataType": "String", "StringValue": event_type},
+                "SourceMessageId": {"DataType": "String", "StringValue": record.message_id},
+            },
+        )
