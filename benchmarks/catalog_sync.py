@@ -39,7 +39,7 @@ TARGET = 8.0  # concurrent at least this many times the sequential baseline, one
 
 
 def _batches(run: str, items: int) -> list[dict]:
-    from tweakwise_local.events import queue_messages, sqs_event
+    from tweakwise_local.invocations import queue_messages, sqs_event
 
     now = datetime.now(UTC).isoformat()
     events = [
@@ -102,7 +102,7 @@ def worker_throughput(root: Path) -> tuple[list[dict], str, int]:
 def webhook_cost() -> dict[str, float]:
     from moto import mock_aws
 
-    from tweakwise_local.events import LambdaContext, api_event, load_handler, signed_headers
+    from tweakwise_local.invocations import LambdaContext, api_event, load_handler, signed_headers
 
     class NoOpSqs:
         def send_message_batch(self, **_kwargs):

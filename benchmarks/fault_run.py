@@ -3,7 +3,7 @@ redrive policy) -> real worker -> Tweakwise sandbox answering 429 and 503 at ran
 drained as the event source mapping would: failed records become visible again and are redelivered, and
 SQS moves a record received more than MaxReceiveCount times to the dead-letter queue.
 
-`make faults` runs 1,000 items under "429=0.3,5xx=0.1"; tests/test_faults.py runs a smaller batch.
+`make faults` runs 1,000 items under "429=0.3,5xx=0.1"; tests/integration/test_faults.py runs a smaller batch.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def _run(items: int, faults: str, seed: int, containers: int) -> dict[str, Any]:
     import boto3
     from moto import mock_aws
 
-    from tweakwise_local.events import LambdaContext, api_event, load_handler, signed_headers, sqs_event
+    from tweakwise_local.invocations import LambdaContext, api_event, load_handler, signed_headers, sqs_event
     from tweakwise_local.provision import create_table
     from tweakwise_local.sandbox import Faults, Sandbox
 

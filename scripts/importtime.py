@@ -28,8 +28,8 @@ from scripts.lambda_like import MB_PER_VCPU, ROOT, Tree, cpu_share, local_aws_an
 from tweakwise_local.template import Resolver
 
 TARGET = 1.5  # a handler's import, at most this many times `import boto3`
-# Clients as the handlers make them at init (tests/unit/test_cold_start.py pins which): the floor under a
-# handler's import that no code of ours can lower.
+# Clients as the handlers make them at init (tests/integration/test_cold_start.py pins which): the floor
+# under a handler's import that no code of ours can lower.
 FLOORS = {
     "import boto3; boto3.client('sqs')": "the webhook's floor",
     "import boto3; boto3.client('dynamodb')": "the worker's, publisher's and snapshot function's floor",

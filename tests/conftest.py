@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
-from tweakwise_local import events as lambda_events
-from tweakwise_local.events import (  # noqa: F401 - re-exported for the tests
+from tweakwise_local import invocations as lambda_events
+from tweakwise_local.invocations import (  # noqa: F401 - re-exported for the tests
     LambdaContext,
     api_event,
     emf_blobs,

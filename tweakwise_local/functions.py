@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tweakwise_local.events import LambdaContext
+from tweakwise_local.invocations import LambdaContext
 from tweakwise_local.template import ROOT, Resolver, function_environment, function_setting
 
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from tweakwise_local.events import sqs_event
 from tweakwise_local.functions import LocalFunction
+from tweakwise_local.invocations import sqs_event
 from tweakwise_local.template import Resolver
 
 RETRY_VISIBILITY = 2  # seconds before a failed record comes back, locally (the template says 360)

@@ -22,14 +22,15 @@ import os
 import signal
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 from tweakwise.settings import ClientSettings, WebhookSettings
 from tweakwise_local import api, queues, runs, snapshots
 from tweakwise_local.credentials import local_tweakwise, mode
-from tweakwise_local.events import emf_metrics, log_lines
 from tweakwise_local.functions import LocalFunction
+from tweakwise_local.invocations import emf_metrics, log_lines
 from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
 from tweakwise_local.sandbox import Faults
 from tweakwise_local.schedules import Schedule, schedules
@@ -134,8 +135,9 @@ class Runner:
         self.stopping.set()
         self.api.shutdown()
         self.api.server_close()
+        deadline = time.monotonic() + 5  # all threads together: Ctrl-C stops in seconds, however many run
         for thread in self.threads:
-            thread.join(timeout=5)
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         self.tweakwise.stop()
         self.moto.stop()
 

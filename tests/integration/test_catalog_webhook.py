@@ -412,7 +412,7 @@ def test_large_events_are_sent_in_batches_sqs_accepts(webhook, catalog_aws):
     answer = webhook({"events": events})
     assert answer["statusCode"] == 202
     assert [json.loads(m["Body"])["id"] for m in _queued(catalog_aws)] == [str(i) for i in range(12)]
-    from tweakwise.events import WebhookBody
+    from tweakwise.catalog import WebhookBody
 
     chunks = batches(queue_entries(WebhookBody.model_validate({"events": events}).events))
     assert [len(c) for c in chunks] == [4, 4, 4]
@@ -535,7 +535,7 @@ def test_occurred_at_exactly_at_the_skew_limit_is_accepted_and_a_microsecond_lat
 
     from pydantic import ValidationError
 
-    from tweakwise import events
+    from tweakwise import catalog
 
     now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -544,13 +544,13 @@ def test_occurred_at_exactly_at_the_skew_limit_is_accepted_and_a_microsecond_lat
         def now(cls, tz=None):
             return now
 
-    monkeypatch.setattr(events, "datetime", Frozen)
+    monkeypatch.setattr(catalog, "datetime", Frozen)
     delete = {"id": "d", "type": "item.delete", "itemId": "a"}
-    limit = now + timedelta(seconds=events.MAX_FUTURE_SECONDS)
-    events.EVENT_ADAPTER.validate_python({**delete, "occurredAt": limit.isoformat()})
+    limit = now + timedelta(seconds=catalog.MAX_FUTURE_SECONDS)
+    catalog.EVENT_ADAPTER.validate_python({**delete, "occurredAt": limit.isoformat()})
     with pytest.raises(ValidationError, match="300 s in the future"):
         late = limit + timedelta(microseconds=1)
-        events.EVENT_ADAPTER.validate_python({**delete, "occurredAt": late.isoformat()})
+        catalog.EVENT_ADAPTER.validate_python({**delete, "occurredAt": late.isoformat()})
 
 
 def test_queued_bodies_carry_only_the_fields_sent(webhook, catalog_aws):

@@ -30,7 +30,7 @@ def local(monkeypatch):
 TWO_FUNCTIONS = """
 import json, os, sys
 from tweakwise_local.functions import local_functions
-from tweakwise_local.events import log_lines
+from tweakwise_local.invocations import log_lines
 from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT
 
 os.environ.update(LOCAL_AWS_ENVIRONMENT)

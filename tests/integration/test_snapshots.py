@@ -15,8 +15,8 @@ import pytest
 
 from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION
 from tweakwise.state import SyncState
-from tweakwise_local.events import emf_metrics, queue_messages, sqs_event
 from tweakwise_local.functions import LocalFunction
+from tweakwise_local.invocations import emf_metrics, queue_messages, sqs_event
 from tweakwise_local.provision import provision
 from tweakwise_local.snapshots import SNAPSHOT_MACHINE, read_report, s3_event
 from tweakwise_local.states import StateMachines

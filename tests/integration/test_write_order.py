@@ -15,11 +15,11 @@ import boto3
 import pytest
 
 from conftest import REGION, SECRET_ID
+from tweakwise.catalog import EVENT_ADAPTER
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
 from tweakwise.entity import EntityKey
 from tweakwise.errors import RequestTimeoutError
-from tweakwise.events import EVENT_ADAPTER
 from tweakwise.ledger import Ledger
 from tweakwise.state import SyncState
 from tweakwise.sync import CatalogSync, Outcome

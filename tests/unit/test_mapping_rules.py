@@ -6,7 +6,7 @@ import pytest
 
 
 def test_every_item_field_is_mapped_to_its_tweakwise_name():
-    from tweakwise.events import Item
+    from tweakwise.catalog import Item
     from tweakwise.sync import to_item_fields
 
     item = Item.model_validate(

@@ -166,3 +166,15 @@ def test_a_change_is_stale_only_when_a_newer_one_was_recorded():
     assert not is_stale(None, 10.0) and not is_stale(10.0, 10.0) and not is_stale(9.0, 10.0)
     assert is_stale(10.5, 10.0)
     assert NOT_NEWER == "(attribute_not_exists(occurredAt) OR occurredAt <= :t)"  # the same rule in DynamoDB
+
+
+def test_the_snapshot_lock_lasts_exactly_as_long_as_an_execution_may():
+    from tweakwise.settings import SnapshotSettings
+
+    template = load_template()
+    variables = template["Resources"]["CatalogSnapshotFunction"]["Properties"]["Environment"]["Variables"]
+    timeout = DEFINITION["TimeoutSeconds"]
+    # Shorter, and a second execution could take over the lock of one still running; longer, and a
+    # crashed execution would block every upload for longer than any execution lasts.
+    assert int(variables[SnapshotSettings.variable("lock_seconds")]) == timeout
+    assert SnapshotSettings.default("lock_seconds") == timeout

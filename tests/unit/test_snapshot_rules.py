@@ -12,8 +12,8 @@ import pytest
 from conftest import ROOT
 from scripts import snapshot_schema
 from tweakwise import snapshot_lines, snapshot_store, snapshot_stream
+from tweakwise.catalog import Category
 from tweakwise.errors import SnapshotInputError
-from tweakwise.events import Category
 from tweakwise.ledger import body_digest
 from tweakwise.snapshot_contract import object_key
 from tweakwise.snapshot_ids import IdSet, line_entities

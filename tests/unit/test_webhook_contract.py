@@ -9,7 +9,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from conftest import ROOT, load_event
-from tweakwise.events import Category, Item, ItemDelete, WebhookBody
+from tweakwise.catalog import Category, Item, ItemDelete, WebhookBody
 
 SPEC = yaml.safe_load((ROOT / "docs" / "catalog-webhook.openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
@@ -115,7 +115,7 @@ def test_the_document_and_the_models_accept_and_refuse_the_same_values(case):
     from openapi_schema_validator import OAS30Validator
     from pydantic import ValidationError
 
-    from tweakwise.events import EVENT_ADAPTER
+    from tweakwise.catalog import EVENT_ADAPTER
 
     validator = OAS30Validator({"components": SPEC["components"], "$ref": "#/components/schemas/Event"})
     values = {"price": NUMBERS, "stock": NUMBERS, "rank": NUMBERS, "category id": NUMBERS}.get(case, PROBES)
@@ -138,7 +138,7 @@ def test_the_document_and_the_models_accept_and_refuse_the_same_values(case):
 def test_free_text_refuses_exactly_the_characters_sqs_refuses():
     # SQS accepts #x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF; every other code point
     # is refused, and none of those.
-    from tweakwise.events import _SQS_REFUSED
+    from tweakwise.catalog import _SQS_REFUSED
 
     accepted = (range(0x9, 0xB), range(0xD, 0xE), range(0x20, 0xD800), range(0xE000, 0xFFFE))
     accepted += (range(0x10000, 0x110000),)

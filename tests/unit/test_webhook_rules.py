@@ -69,7 +69,7 @@ def _entry(body_bytes: int) -> dict:
 
 
 def test_group_and_deduplication_ids_are_safe_for_sqs():
-    from tweakwise.events import EVENT_ADAPTER
+    from tweakwise.catalog import EVENT_ADAPTER
 
     item = EVENT_ADAPTER.validate_python(_upsert("é" * 128, "ünï cödé / 42 " + "x" * 80))
     delete = EVENT_ADAPTER.validate_python({"id": "d", "type": "item.delete", "itemId": item.item.id})
@@ -96,7 +96,7 @@ def test_occurred_at_may_run_ahead_by_the_signature_window_only():
 
     from pydantic import ValidationError
 
-    from tweakwise.events import EVENT_ADAPTER, MAX_FUTURE_SECONDS
+    from tweakwise.catalog import EVENT_ADAPTER, MAX_FUTURE_SECONDS
     from tweakwise.signatures import TOLERANCE_SECONDS
 
     assert MAX_FUTURE_SECONDS == TOLERANCE_SECONDS
@@ -202,7 +202,7 @@ def test_a_signature_must_match_one_of_the_keys_exactly():
 def test_every_text_limit_holds_at_its_value_and_breaks_one_past_it(what, event, longest, shortest):
     from pydantic import ValidationError
 
-    from tweakwise.events import EVENT_ADAPTER
+    from tweakwise.catalog import EVENT_ADAPTER
 
     EVENT_ADAPTER.validate_python(event("x" * longest))
     with pytest.raises(ValidationError):
@@ -217,7 +217,7 @@ def test_every_text_limit_holds_at_its_value_and_breaks_one_past_it(what, event,
 def test_the_event_count_is_1_to_100():
     from pydantic import ValidationError
 
-    from tweakwise.events import MAX_EVENTS, WebhookBody
+    from tweakwise.catalog import MAX_EVENTS, WebhookBody
 
     assert MAX_EVENTS == 100
     WebhookBody.model_validate({"events": [_upsert(str(i)) for i in range(100)]})
@@ -238,7 +238,7 @@ def test_the_event_count_is_1_to_100():
     ],
 )
 def test_each_event_names_the_entity_it_changes(event, entity):
-    from tweakwise.events import EVENT_ADAPTER
+    from tweakwise.catalog import EVENT_ADAPTER
 
     assert str(EVENT_ADAPTER.validate_python(event).entity()) == entity
 
@@ -246,7 +246,7 @@ def test_each_event_names_the_entity_it_changes(event, entity):
 def test_string_limits_are_told_in_characters():
     from pydantic import ValidationError
 
-    from tweakwise.events import EVENT_ADAPTER, error_list
+    from tweakwise.catalog import EVENT_ADAPTER, error_list
 
     with pytest.raises(ValidationError) as caught:
         EVENT_ADAPTER.validate_python({"id": "", "type": "item.delete", "itemId": "x" * 101})
@@ -259,7 +259,7 @@ def test_string_limits_are_told_in_characters():
 def test_a_date_without_a_time_zone_is_told_how_to_write_one():
     from pydantic import ValidationError
 
-    from tweakwise.events import EVENT_ADAPTER, error_list
+    from tweakwise.catalog import EVENT_ADAPTER, error_list
 
     with pytest.raises(ValidationError) as caught:
         EVENT_ADAPTER.validate_python({**_upsert(), "occurredAt": "2026-11-28T10:00:00"})

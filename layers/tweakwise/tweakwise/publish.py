@@ -11,6 +11,7 @@ from typing import Any
 
 from . import tasks
 from .client import TweakwiseClient
+from .settings import PublisherSettings
 from .state import SyncState
 from .tasks import TaskState
 
@@ -18,7 +19,6 @@ logger = logging.getLogger("tweakwise")
 
 PUBLISH_TASK = "publish"
 UNKNOWN_GRACE = 300.0  # seconds a publish whose status cannot be read still counts as running
-DEFAULT_MAX_PUBLISH_SECONDS = 7200
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class Publisher:
         self,
         client: TweakwiseClient,
         state: SyncState,
-        max_publish_seconds: float = DEFAULT_MAX_PUBLISH_SECONDS,
+        max_publish_seconds: float = PublisherSettings.default("max_publish_seconds"),
     ):
         self.client = client
         self.state = state
@@ -44,9 +44,7 @@ class Publisher:
 
     def _last_publish(self, started_at: float, now: float) -> TaskState | None:
         """How the running publish stands: None while it still runs, else its end state (now recorded)."""
-        guid = tasks.task_guid(self.client.credentials.get(), PUBLISH_TASK, self.client.credentials.secret_id)
-        found = tasks.parse_task_status(self.client.task_status(guid))
-        logger.info("The last publish is %s (status answer %s)", found.state, found.shown())
+        found = tasks.status(self.client, PUBLISH_TASK)  # logs the status answer
         age = now - started_at
         # An unreadable status right after a start (not triggered yet, or Tweakwise still catching up)
         # is taken as running for a while: finishing it early could start a second publish.
@@ -57,7 +55,7 @@ class Publisher:
             return None
         self.state.finish_publish(started_at)
         if found.state == TaskState.FAILED:
-            logger.error("The last Tweakwise publish failed (status answer %s)", found.shown())
+            logger.error("The last Tweakwise publish failed")
         return found.state
 
     def run(self, now: float | None = None) -> PublishOutcome:

@@ -2,7 +2,7 @@
 
 Each function builds its frozen settings once, at init, with `from_env()`; a missing or invalid variable
 raises ConfigurationError naming it. A field's default is the one default of that setting, and agrees
-with the template parameter that sets it (tests/test_template.py compares them).
+with the template parameter that sets it (tests/unit/test_settings.py compares them).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Self
 from .errors import ConfigurationError
 
 DEFAULT_API_URL = "https://navigator-api.tweakwise.com"
+STEP_FUNCTIONS_ITEM_BYTES = 262_144  # a Distributed Map item's own limit (256 KiB): a snapshot line's
 
 
 def _setting(env: str, default: Any = MISSING, *, minimum: float | None = None, maximum: float | None = None):
@@ -168,8 +169,11 @@ class SnapshotSettings(_FromEnvironment):
         "SNAPSHOT_TOLERATED_FAILURE_PERCENT", 10.0, minimum=0, maximum=100
     )
     # A longer line is an invalid line, read past (memory stays bounded whatever the file holds).
-    max_line_bytes: int = _setting("SNAPSHOT_MAX_LINE_BYTES", 262144, minimum=1024, maximum=262144)
-    # One snapshot at a time: a lock older than this (a crashed execution) is taken over.
+    max_line_bytes: int = _setting(
+        "SNAPSHOT_MAX_LINE_BYTES", STEP_FUNCTIONS_ITEM_BYTES, minimum=1024, maximum=STEP_FUNCTIONS_ITEM_BYTES
+    )
+    # One snapshot at a time: a lock older than this (a crashed execution) is taken over. The snapshot
+    # state machine's TimeoutSeconds: no execution outlives it (tests/unit/test_snapshot_contract.py).
     lock_seconds: int = _setting("SNAPSHOT_LOCK_SECONDS", 86400, minimum=60)
 
 

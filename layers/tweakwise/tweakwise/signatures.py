@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import secrecy
 from .credentials import JsonSecret
@@ -24,9 +24,6 @@ from .errors import (
     TimestampError,
 )
 from .settings import WebhookSettings
-
-if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
-    pass
 
 logger = logging.getLogger("tweakwise")
 

@@ -15,9 +15,9 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from .catalog import Category, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
 from .entity import EntityKey, is_stale
 from .errors import PathParameterError, RejectedError, SnapshotBatchError, UnknownCategoryError
-from .events import Category, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
 from .ledger import Entry, Ledger
 from .snapshot_contract import BatchInput, BatchOutput, LineOutcome, RunStep
 from .snapshot_store import Marker, SnapshotStore

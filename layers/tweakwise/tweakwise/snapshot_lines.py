@@ -16,15 +16,15 @@ from typing import IO, Any
 
 import pydantic
 
-from .entity import EntityKey
-from .errors import SnapshotReadError
-from .events import (
+from .catalog import (
     Category,
     SnapshotCategory,
     SnapshotHeader,
     SnapshotItem,
     error_list,
 )
+from .entity import EntityKey
+from .errors import SnapshotReadError
 from .snapshot_ids import IdSet, category_key, digest, line_entities
 from .snapshot_stream import MAX_LINE_BYTES
 

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from .errors import SnapshotReadError
+from .settings import SnapshotSettings
 
-MAX_LINE_BYTES = 262_144  # SnapshotMaxLineBytes' default: a Step Functions item's own limit (256 KiB)
+MAX_LINE_BYTES: int = SnapshotSettings.default("max_line_bytes")
 CHUNK = 1 << 20
 
 

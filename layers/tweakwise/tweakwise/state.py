@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .entity import NOT_NEWER, EntityKey, is_stale
+from .settings import WorkerSettings
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -31,7 +32,6 @@ logger = logging.getLogger("tweakwise")
 
 PUBLISH_KEY = {"entity": {"S": "__publish__"}}
 SNAPSHOT_LOCK_KEY = {"entity": {"S": "__snapshot__"}}
-DEFAULT_TTL_DAYS = 30
 
 
 class ClaimOutcome(StrEnum):
@@ -67,7 +67,12 @@ class PublishMarks:
 class SyncState:
     """One sync state table. Thread-safe (boto3 clients are)."""
 
-    def __init__(self, dynamodb: DynamoDBClient, table: str, ttl_days: int = DEFAULT_TTL_DAYS):
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        table: str,
+        ttl_days: int = WorkerSettings.default("sync_state_ttl_days"),
+    ):
         self.dynamodb = dynamodb
         self.table = table
         self.ttl_seconds = ttl_days * 86400

@@ -18,8 +18,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .catalog import (
+    CategoryDelete,
+    CategoryUpsert,
+    Item,
+    ItemDelete,
+    ItemUpsert,
+)
 from .client import TweakwiseClient
 from .entity import EntityKey
 from .errors import (
@@ -29,18 +36,8 @@ from .errors import (
     RequestTimeoutError,
     UnknownCategoryError,
 )
-from .events import (
-    CategoryDelete,
-    CategoryUpsert,
-    Item,
-    ItemDelete,
-    ItemUpsert,
-)
 from .ledger import Ledger, body_digest
 from .state import ClaimOutcome, Lease, SyncState
-
-if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
-    pass
 
 logger = logging.getLogger("tweakwise")
 

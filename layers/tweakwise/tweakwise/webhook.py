@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from .catalog import WebhookBody, error_list
 from .errors import (
     BodyEncodingError,
     CredentialsError,
     QueueError,
     SignatureError,
 )
-from .events import WebhookBody, error_list
 from .queueing import enqueue, oversized, queue_entries
 from .signatures import Verifier
 

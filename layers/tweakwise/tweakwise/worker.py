@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from . import secrecy
+from .catalog import EVENT_ADAPTER, error_list
 from .errors import PathParameterError, QueueError, RejectedError
-from .events import EVENT_ADAPTER, error_list
 from .lazy import Lazy
 from .sync import CatalogSync, Outcome
 

@@ -114,7 +114,7 @@ def sqs_event(
 
 def queue_messages(events: list[dict], prefix: str = "m-") -> list[dict]:
     """Received SQS messages for catalog events, with the group and deduplication ids the webhook gives."""
-    from tweakwise.events import EVENT_ADAPTER
+    from tweakwise.catalog import EVENT_ADAPTER
     from tweakwise.queueing import deduplication_id, message_group_id
 
     messages = []
