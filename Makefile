@@ -95,7 +95,7 @@ format: $(VENV)/.ok ## Apply ruff's fixes and formatting
 PYTEST_WORKERS ?= auto
 PARALLEL := -n $(PYTEST_WORKERS) --dist loadfile
 
-tests: $(VENV)/.ok ## Every test (unit, integration, e2e), in parallel, with coverage of the tweakwise package (fails under 90%)
+tests: $(VENV)/.ok ## Every test (unit, integration, e2e), in parallel, with coverage of the tweakwise package (fails under 95%)
 	$(VENV)/bin/python -m pytest $(PARALLEL) --cov --cov-report=term-missing
 
 unit: $(VENV)/.ok ## The quick loop: unit tests only (no moto, no sockets, no subprocesses), in seconds
@@ -140,7 +140,7 @@ bench-snapshot: $(VENV)/.ok ## Snapshot benchmarks (20,000 items, 1,000,000-line
 fuzz: $(VENV)/.ok $(FUZZ_VENV)/.ok ## Schemathesis against `make run`: signed requests, no 5xx, no answer off the schema
 	$(VENV)/bin/python scripts/fuzz_webhook.py $(FUZZ_VENV)/bin/schemathesis $(FUZZ_EXAMPLES)
 
-mutation: $(MUTATION_VENV)/.ok ## mutmut over webhook, events, credentials, sync (slow); fails under 90% each
+mutation: $(MUTATION_VENV)/.ok ## mutmut over webhook, signatures, queueing, catalog, credentials, sync, worker (slow); fails under 90% each
 	$(MUTATION_VENV)/bin/python scripts/mutation.py $(MUTATION_VENV)/bin/mutmut --min 90 --survivors
 
 FAULT_ITEMS ?= 1000

@@ -20,6 +20,7 @@ COPY = [
     "functions",
     "events",
     "benchmarks",
+    "statemachines",
     "template.yaml",
     "pyproject.toml",
 ]
