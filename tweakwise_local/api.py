@@ -7,15 +7,14 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 from tweakwise_local.functions import LocalFunction
+from tweakwise_local.invocations import http_api_event
 
 ADMIN_PREFIX = "/_local/"
 
@@ -38,44 +37,6 @@ def routes(functions: dict[str, LocalFunction]) -> list[Route]:
                 pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", props["Path"]) + "$")
                 found.append(Route(method, pattern, props["Path"], function))
     return found
-
-
-def api_event(
-    method: str, raw_path: str, headers: dict[str, str], body: bytes, *, route: str, host: str
-) -> dict:
-    """API Gateway's HTTP API (payload 2.0) event for one request."""
-    parts = urlsplit(raw_path)
-    try:
-        text, encoded = body.decode("utf-8"), False
-    except UnicodeDecodeError:
-        text, encoded = base64.b64encode(body).decode(), True
-    now = datetime.now(UTC)
-    return {
-        "version": "2.0",
-        "routeKey": f"{method} {route}",
-        "rawPath": parts.path,
-        "rawQueryString": parts.query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": host,
-            "http": {
-                "method": method,
-                "path": parts.path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": f"local-{time.time_ns()}",
-            "routeKey": f"{method} {route}",
-            "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
-            "timeEpoch": int(now.timestamp() * 1000),
-        },
-        "body": text,
-        "isBase64Encoded": encoded,
-    }
 
 
 class Admin:
@@ -127,7 +88,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             allowed.append(route.method)
             if route.method in (self.command, "ANY"):
                 host = f"127.0.0.1:{cast(ThreadingHTTPServer, self.server).server_port}"
-                event = api_event(self.command, self.path, headers, body, route=route.path, host=host)
+                event = http_api_event(self.command, self.path, headers, body, route=route.path, host=host)
                 result = type(self).run(route.function, event, "api")
                 if result is None:
                     return self._reply(500, b'{"message":"Internal Server Error"}')

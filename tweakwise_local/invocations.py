@@ -18,8 +18,10 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
+from urllib.parse import urlsplit
 
 from tweakwise_local.template import ROOT
 
@@ -63,18 +65,60 @@ def load_handler(function_dir: str) -> ModuleType:
     return module
 
 
-def api_event(body: bytes | str, headers: dict[str, str] | None = None, base64_encoded: bool = False) -> dict:
-    """An API Gateway HTTP API (payload 2.0) event for POST /webhooks/catalog, from the sample event."""
-    event = load_event("catalog_webhook.json")
-    raw = body.encode() if isinstance(body, str) else body
+def http_api_event(
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    route: str,
+    host: str = "local",
+    base64_encoded: bool = False,
+) -> dict:
+    """API Gateway's HTTP API (payload 2.0) event for one request: the body as text, or base64 when it is
+    not UTF-8 (as API Gateway sends it) or `base64_encoded` asks for it."""
+    parts = urlsplit(raw_path)
     try:
-        raw.decode("utf-8")
+        text, encoded = body.decode("utf-8"), base64_encoded
     except UnicodeDecodeError:
-        base64_encoded = True  # API Gateway base64-encodes what is not text
-    event["body"] = base64.b64encode(raw).decode() if base64_encoded else raw.decode("utf-8")
-    event["isBase64Encoded"] = base64_encoded
-    event["headers"] = {"content-type": "application/json", **(headers or {})}
-    return event
+        encoded = True
+    if encoded:
+        text = base64.b64encode(body).decode()
+    now = datetime.now(UTC)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": parts.path,
+        "rawQueryString": parts.query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": host,
+            "http": {
+                "method": method,
+                "path": parts.path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": f"local-{time.time_ns()}",
+            "routeKey": f"{method} {route}",
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def api_event(body: bytes | str, headers: dict[str, str] | None = None, base64_encoded: bool = False) -> dict:
+    """The webhook's request: POST /webhooks/catalog with a JSON body and these headers."""
+    raw = body.encode() if isinstance(body, str) else body
+    all_headers = {"content-type": "application/json", **(headers or {})}
+    route = "/webhooks/catalog"
+    return http_api_event("POST", route, all_headers, raw, route=route, base64_encoded=base64_encoded)
 
 
 def signed_headers(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
