@@ -82,7 +82,7 @@ test: setup ## Everything CI runs: lint, all tests with coverage, the webhook fu
 	@$(MAKE) --no-print-directory lint tests fuzz cfn-lint validate checkov build check-build
 	@echo "make test: all checks passed"
 
-lint: $(VENV)/.ok ## ruff lint and format check, mypy over the layer's package and the local runtime
+lint: $(VENV)/.ok ## ruff lint and format check, mypy (Python 3.13) over the layer, the handlers and the local runtime
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy

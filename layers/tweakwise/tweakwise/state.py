@@ -1,7 +1,13 @@
-"""The sync state table (DynamoDB): the one module that knows its keys and how they are written.
+"""The sync state table (DynamoDB): the one module that knows its keys and how they are written. Its three
+concerns, each a section of `SyncState`:
+
+1. the stale-write guard and the writer's lease, per entity (`claim_entity`, `release`);
+2. publish after sync (`mark_changed`, `publish_marks`, `claim_publish`, `finish_publish`, and the
+   worker's `PublishMark`);
+3. one snapshot at a time (`lock_snapshot`, `unlock_snapshot`).
 
 Items, by their `entity` key:
-- `<kind>#<ref>` (e.g. `item#A1`): the newest `occurredAt` claimed for that entity, so a sender's late
+- an `EntityKey` (e.g. `item#A1`): the newest `occurredAt` claimed for that entity, so a sender's late
   retry never reverts newer data (the stale-write guard), and the lease of the one writer sending it to
   Tweakwise now (`leaseToken`, `leaseUntil`), so writes of one entity reach Tweakwise in the order they
   were claimed, retries included; expires after `ttl_days`.
