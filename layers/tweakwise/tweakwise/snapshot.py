@@ -226,9 +226,9 @@ class SnapshotJob:
         if "run" not in step:  # validation itself failed: reported under the snapshot's name, if any
             self.state.unlock_snapshot(execution)
             logger.error("Snapshot failed before validation: %s", step["reason"])
-            report = self._report_unvalidated(step)
+            self._report_unvalidated(step)
             answer: FinishOutput = {"outcome": outcome, "reason": step["reason"]}
-            return StepResult(answer if report is None else _summary(report), counted)
+            return StepResult(answer, counted)
         report = self.report(step["snapshot"], step["run"], step)
         written = sum(report["items"][n] + report["categories"][n] for n in ("created", "updated"))
         if written + report["deleted"]:

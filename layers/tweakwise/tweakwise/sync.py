@@ -46,7 +46,6 @@ class Outcome(StrEnum):
     APPLIED = "applied"
     STALE = "stale"  # a newer event for the entity was applied already
     REJECTED = "rejected"  # Tweakwise refused it (400): retrying cannot help
-    UNCHANGED = "unchanged"  # a snapshot line whose body equals the ledger's: nothing sent
 
 
 # How long a change waits for another writer of its entity before it is tried again later.
