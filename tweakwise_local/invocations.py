@@ -167,7 +167,7 @@ def queue_messages(events: list[dict], prefix: str = "m-") -> list[dict]:
         messages.append(
             {
                 "MessageId": f"{prefix}{index}",
-                "Body": event.model_dump_json(exclude_none=True),
+                "Body": event.model_dump_json(exclude_unset=True),
                 "Attributes": {
                     "MessageGroupId": message_group_id(event),
                     "MessageDeduplicationId": deduplication_id(event),

@@ -3,6 +3,7 @@ Used by the tests of the runner and by the webhook fuzz (scripts/fuzz_webhook.py
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -84,9 +85,16 @@ def running(command: list[str], env: dict[str, str] | None = None) -> Iterator[t
         os.kill(target, signal.SIGINT)
         try:
             process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as exc:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(target, signal.SIGUSR1)  # the runner prints every thread's stack: why it hangs
+                time.sleep(1)
             os.killpg(process.pid, signal.SIGKILL)
-            raise
+            reader.join(timeout=5)
+            raise RuntimeError(
+                "the local bundle did not stop within 20 s of Ctrl-C; its last output:\n"
+                + "".join(rest)[-6000:]
+            ) from exc
         finally:
             if reader.is_alive() or reader.ident:
                 reader.join(timeout=5)

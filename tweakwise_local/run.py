@@ -259,6 +259,12 @@ class Runner:
                 "task_triggers": len(self.sandbox.task_triggers),
                 "requests": len(self.sandbox.requests),
                 "writes": self.sandbox.writes(),
+                # What Tweakwise got last: the fields a change sent, and only those.
+                "last_writes": [
+                    {"method": method, "path": path, "body": body}
+                    for method, path, body in self.sandbox.requests
+                    if method in ("POST", "PATCH", "PUT", "DELETE")
+                ][-5:],
             }
         return {"mode": self.mode, "sandbox": sandbox, "queues": found, "schedules": sorted(self.schedules)}
 
@@ -298,24 +304,21 @@ class Runner:
             )
         lines.append(f"  status     curl {api}/_local/status")
         if secret:
+            lines += [f"  signing    {secret} (local, new each run)", ""]
+            lines += ["Send a signed webhook (paste into a shell):", "", *_signed_curl(api, secret, UPSERT)]
             lines += [
-                f"  signing    {secret} (local, new each run)",
                 "",
-                "Send a signed webhook (paste into a shell):",
+                "Then change its stock alone (an item.patch):",
                 "",
-                '  BODY=\'{"events":[{"id":"evt-\'"$(date +%s%N)"\'","type":"item.upsert",'
-                '"occurredAt":"\'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"\'","item":{"id":"SKU-1",'
-                '"name":"Trail runner","price":89.95,"stock":12}}]}\'',
-                "  TS=$(date +%s)",
-                '  SIG=$(printf \'%s.%s\' "$TS" "$BODY" | '
-                f"openssl dgst -sha256 -hmac '{secret}' | sed 's/^.* //')",
-                f"  curl -sS -X POST {api}/webhooks/catalog -H 'Content-Type: application/json' \\",
-                '    -H "X-Signature-Timestamp: $TS" -H "X-Signature: sha256=$SIG" -d "$BODY"',
+                *_signed_curl(api, secret, PATCH),
             ]
         return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
+    import faulthandler
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 <pid>`: where every thread is
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -349,18 +352,43 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     registered = runs.register(runner.api_port)
     try:
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # before "ready": a Ctrl-C right after it stops cleanly
+            signal.signal(sig, lambda *_: stop.set())
         print(runner.banner(), file=sys.__stdout__, flush=True)
         print("ready", file=sys.__stdout__, flush=True)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-        stop.wait()
+        # Woken twice a second: a signal the kernel hands to another thread only runs its handler once the
+        # main thread wakes, and a wait without a timeout may never wake.
+        while not stop.wait(0.5):
+            pass
         say("run", "stopping")
         with contextlib.suppress(Exception):
             runner.stop()
     finally:
         runs.unregister(registered)
     return 0
+
+
+# The banner's examples: an event's JSON in a shell variable, a fresh id and occurredAt at each paste.
+_EVENT = (
+    '{"events":[{"id":"evt-\'"$(date +%s%N)"\'","type":"@TYPE@",'
+    '"occurredAt":"\'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"\'","item":@ITEM@}]}'
+)
+UPSERT = _EVENT.replace("@TYPE@", "item.upsert").replace(
+    "@ITEM@", '{"id":"SKU-1","name":"Trail runner","price":89.95,"stock":12}'
+)
+PATCH = _EVENT.replace("@TYPE@", "item.patch").replace("@ITEM@", '{"id":"SKU-1","stock":3}')
+
+
+def _signed_curl(api: str, secret: str, body: str) -> list[str]:
+    """Shell lines that sign `body` as a sender does and POST it to the local webhook."""
+    return [
+        f"  BODY='{body}'",
+        "  TS=$(date +%s)",
+        f"  SIG=$(printf '%s.%s' \"$TS\" \"$BODY\" | openssl dgst -sha256 -hmac '{secret}' | sed 's/^.* //')",
+        f"  curl -sS -X POST {api}/webhooks/catalog -H 'Content-Type: application/json' \\",
+        '    -H "X-Signature-Timestamp: $TS" -H "X-Signature: sha256=$SIG" -d "$BODY"',
+    ]
 
 
 if __name__ == "__main__":

@@ -37,16 +37,18 @@ sync = CatalogSync(client, state, ledger)
 worker = QueueWorker(sync, lambda: boto3.client("sqs"), settings.dead_letter_queue_url)
 processor = ConcurrentFifoProcessor(max_workers=settings.concurrency)
 mark = PublishMark(state)  # for publish after sync
-METRIC_NAMES = {
-    Outcome.APPLIED: "EventsApplied",
-    Outcome.STALE: "StaleEventsSkipped",
-    Outcome.REJECTED: "EventsRejected",
+METRIC_NAMES = {  # each outcome's metric; created, updated and deleted are all applied
+    "EventsApplied": (Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED),
+    "EventsUnchanged": (Outcome.UNCHANGED,),
+    "StaleEventsSkipped": (Outcome.STALE,),
+    "PatchesSkipped": (Outcome.MISSING,),  # a patch of an item Tweakwise does not have
+    "EventsRejected": (Outcome.REJECTED,),
 }
 
 
 def apply(record: SQSRecord) -> Outcome:
     outcome = worker.apply_record(record)
-    if outcome is Outcome.APPLIED:
+    if outcome.applied:
         mark.applied()
     return outcome
 
@@ -64,7 +66,7 @@ def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
     marked = mark.wait()
     metrics.add_dimension(name="Instance", value=instance)
     metrics.add_metric(name="PublishMarkFailures", unit=MetricUnit.Count, value=int(not marked))
-    for outcome, name in METRIC_NAMES.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=outcomes[outcome])
+    for name, counted in METRIC_NAMES.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=sum(outcomes[o] for o in counted))
     metrics.add_metric(name="EventsRetried", unit=MetricUnit.Count, value=len(response["batchItemFailures"]))
     return response

@@ -196,7 +196,7 @@ def test_make_snapshot_applies_a_snapshot_through_make_run(tmp_path):
         status = requests.get(f"{api}/_local/status", timeout=10).json()["sandbox"]
         assert status["items"] == 3 and status["categories"] == 3
         writes = status["writes"]
-        assert writes == 3 + 3 * 2  # categories created; each new item PATCH (404), then POST
+        assert writes == 3 + 3  # categories created; each new item one POST
 
         again = _snapshot(port, example)
         assert again.returncode == 0 and json.loads(again.stdout)["items"]["unchanged"] == 3
@@ -244,3 +244,24 @@ def test_make_snapshot_says_when_make_run_is_not_running():
     assert missing.returncode == 2 and "start `make run` first (or say its API_PORT)" in missing.stderr
     nofile = _snapshot("9", ROOT / "no-such.jsonl")
     assert nofile.returncode == 2 and "no file" in nofile.stderr
+
+
+def test_the_banners_upsert_and_stock_patch_work_as_pasted():
+    with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]) as (_process, banner):
+        api = _api(banner)
+        upsert, patch = re.findall(r"  BODY=.*?-d \"\$BODY\"", banner, re.DOTALL)
+        assert '"type":"item.patch"' in patch and '"stock":3}' in patch
+        for snippet in (upsert, patch):
+            pasted = subprocess.run(  # noqa: S603 - the banner's own snippet, as pasted
+                ["bash", "-c", snippet],  # noqa: S607 - the user's shell
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            assert json.loads(pasted.stdout) == {"accepted": 1}, pasted
+            time.sleep(1.1)  # the next paste's occurredAt is a later second
+        status = _wait_for(api, lambda s: any(w["body"] == {"Stock": 3} for w in s["sandbox"]["last_writes"]))
+        writes = status["sandbox"]["last_writes"]
+        assert [(w["method"], w["path"]) for w in writes] == [("POST", "/item"), ("PATCH", "/item/SKU-1")]
+        assert writes[-1]["body"] == {"Stock": 3}  # the patch sends its one field

@@ -7,10 +7,12 @@ import json
 import threading
 import time
 
+import boto3
 import pytest
 from werkzeug import Response
 
 from conftest import (
+    REGION,
     SECRET_ID,
     WEBHOOK_SECRET_ID,
     LambdaContext,
@@ -41,6 +43,16 @@ def _worker_env(monkeypatch, catalog_aws, api_url, **extra):
 @pytest.fixture
 def worker(catalog_aws, sandbox, monkeypatch):
     return _worker_env(monkeypatch, catalog_aws, sandbox.url)
+
+
+def _known(catalog_aws, *item_ids):
+    """Items this stack wrote before (in the ledger, with other values): the worker PATCHes them."""
+    from tweakwise.entity import EntityKey
+    from tweakwise.ledger import Ledger
+
+    ledger = Ledger(boto3.client("dynamodb", region_name=REGION), catalog_aws["ledger"])
+    for item_id in item_ids:
+        ledger.record(EntityKey.item(item_id), {"Name": "before"}, 0.0)
 
 
 def _records(*events):
@@ -96,7 +108,7 @@ def test_webhook_to_worker_to_tweakwise_end_to_end(catalog_aws, sandbox, monkeyp
     }
     assert "SKU-7" not in sandbox.items
     paths = [(m, p) for m, p, _ in sandbox.requests]
-    assert ("PATCH", "/item/SKU-42%2Fblue") in paths and ("POST", "/item") in paths
+    assert ("POST", "/item") in paths  # new items: one POST each, no PATCH first
     assert ("DELETE", "/item/SKU-7") in paths
     blob = _emf(capsys.readouterr().out)
     assert blob["EventsApplied"] == [3.0] and blob["EventsRetried"] == [0.0]
@@ -133,6 +145,7 @@ def test_stale_guard_covers_deletes_and_same_time_retries(worker, sandbox):
 
 def test_tweakwise_400_goes_to_the_dead_letter_queue_at_once(catalog_aws, tweakwise, monkeypatch, capsys):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "BAD", "GOOD")
     tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json(
         {"Message": "The request is invalid.", "Errors": [{"Error": "Name is too long"}]}, status=400
     )
@@ -152,9 +165,10 @@ def test_tweakwise_400_goes_to_the_dead_letter_queue_at_once(catalog_aws, tweakw
 
 def test_a_503_is_retried_and_later_records_of_that_entity_wait(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A", "B")
     tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
     tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
-    event = _records(_upsert("a1", "A"), _upsert("b1", "B"), _upsert("a2", "A"), _upsert("b2", "B"))
+    event = _records(_upsert("a1", "A"), _upsert("b1", "B"), _upsert("a2", "A"), _upsert("b2", "B", stock=2))
     response = worker.lambda_handler(event, LambdaContext())
     assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m-0", "m-2"]
     patched = [r.path for r, _ in tweakwise.log]
@@ -165,6 +179,7 @@ def test_a_503_is_retried_and_later_records_of_that_entity_wait(catalog_aws, twe
 @pytest.mark.parametrize("status", [429, 500, 504])
 def test_transient_statuses_fail_the_record_for_a_later_retry(catalog_aws, tweakwise, monkeypatch, status):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A")
     tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=status)
     response = worker.lambda_handler(_records(_upsert("a1", "A")), LambdaContext())
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
@@ -173,6 +188,7 @@ def test_transient_statuses_fail_the_record_for_a_later_retry(catalog_aws, tweak
 
 def test_category_keys_are_resolved_once_per_container(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A", "B")
     tweakwise.expect_request("/category/getbykey/shoes").respond_with_json({"CategoryId": 7, "Key": "shoes"})
     tweakwise.expect_request(
         "/item/A", method="PATCH", json={"Name": "N", "Price": 1, "Stock": 1, "Categories": [7, 3]}
@@ -237,6 +253,7 @@ def test_deletes_of_missing_things_are_done(catalog_aws, tweakwise, monkeypatch)
 
 def test_entities_of_one_batch_are_applied_concurrently(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY="5")
+    _known(catalog_aws, *[f"I{i}" for i in range(10)])
     peak = _peak_in_flight(tweakwise, [f"/item/I{i}" for i in range(10)], pause=0.2)
     started = time.monotonic()
     response = worker.lambda_handler(
@@ -251,7 +268,7 @@ def test_one_entity_is_applied_in_order(worker, sandbox):
     events = _records(*[_upsert(f"e{i}", "SAME", stock=i) for i in range(10)])
     assert worker.lambda_handler(events, LambdaContext()) == {"batchItemFailures": []}
     stocks = [body["Stock"] for method, path, body in sandbox.requests if method in ("PATCH", "POST")]
-    assert stocks == [0, *range(10)]  # PATCH 0 answered 404, so POST 0, then PATCH 1..9
+    assert stocks == list(range(10))  # POST 0 (a new item), then PATCH 1..9
 
 
 @pytest.mark.parametrize(
@@ -403,6 +420,7 @@ def test_the_stale_guard_expires_after_its_ttl(catalog_aws, worker, monkeypatch)
 
 def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise, monkeypatch, tweakwise_log):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "BAD")
     tweakwise.expect_request("/item/BAD", method="PATCH").respond_with_json(
         {"Message": "x" * 3000, "Errors": [{"Error": "y" * 3000}] * 10}, status=400
     )
@@ -423,7 +441,7 @@ def test_the_dead_letter_reason_is_cut_at_1000_characters(catalog_aws, tweakwise
 
 
 def test_lookups_of_different_category_keys_do_not_wait_for_each_other():
-    from tweakwise.sync import CategoryRefs
+    from tweakwise.mapping import CategoryRefs
 
     both_in = threading.Barrier(2, timeout=5)
 
@@ -465,6 +483,7 @@ def test_worker_concurrency_bounds_the_entities_in_flight(
     catalog_aws, tweakwise, monkeypatch, concurrency, peak
 ):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY=concurrency)
+    _known(catalog_aws, "A", "B")
     found = _peak_in_flight(tweakwise, ["/item/A", "/item/B"])
     response = worker.lambda_handler(_records(_upsert("a", "A"), _upsert("b", "B")), LambdaContext())
     assert response == {"batchItemFailures": []}
@@ -473,6 +492,7 @@ def test_worker_concurrency_bounds_the_entities_in_flight(
 
 def test_records_without_a_group_are_independent(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), WORKER_CONCURRENCY="3")
+    _known(catalog_aws, "A", "B", "C")
     tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
     found = _peak_in_flight(tweakwise, ["/item/B", "/item/C"])
     event = _records(_upsert("a", "A"), _upsert("b", "B"), _upsert("c", "C"))
@@ -487,6 +507,7 @@ def test_later_records_of_a_failed_group_are_reported_failed_and_not_tried(
     catalog_aws, tweakwise, monkeypatch
 ):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A", "B")
     tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
     tweakwise.expect_request("/item/B", method="PATCH").respond_with_json({})
     event = _records(_upsert("a1", "A"), _upsert("a2", "A"), _upsert("b1", "B"), _upsert("a3", "A"))
@@ -497,6 +518,7 @@ def test_later_records_of_a_failed_group_are_reported_failed_and_not_tried(
 
 def test_the_publish_mark_is_written_while_the_batch_still_runs(catalog_aws, tweakwise, monkeypatch):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A", "B")
     marks_while_slow = []
 
     def slow(_request):
@@ -526,6 +548,7 @@ def test_the_sqs_client_is_made_only_when_an_event_is_dead_lettered(catalog_aws,
     import boto3
 
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "GOOD", "BAD")
     made = []
     real_client = boto3.client
     monkeypatch.setattr(

@@ -131,11 +131,18 @@ def test_the_same_snapshot_again_sends_tweakwise_nothing(stack):
     key = stack.upload(catalog(5))
     first, _ = stack.run(key)
     writes = stack.sandbox.writes()
-    assert first.status == "SUCCEEDED" and writes == 2 + 5 * 2  # a new item: PATCH (404), then POST
+    assert first.status == "SUCCEEDED" and writes == 2 + 5  # a new item: one POST
     again, report = stack.run(key)
     assert again.status == "SUCCEEDED"
     assert stack.sandbox.writes() == writes  # zero writes
-    assert report["items"] == {"created": 0, "updated": 0, "unchanged": 5, "rejected": 0, "stale": 0}
+    assert report["items"] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 5,
+        "rejected": 0,
+        "stale": 0,
+        "missing": 0,
+    }
     assert report["categories"]["unchanged"] == 2 and report["deleted"] == 0
 
 
@@ -243,7 +250,9 @@ def test_a_webhook_change_newer_than_the_snapshot_survives_it(stack):
     ]
     execution, report = stack.apply(older, name="older.jsonl")
     assert execution.status == "SUCCEEDED"
-    assert report["items"]["stale"] == 1 and report["items"]["updated"] == 1
+    # SKU-0: the webhook set its name, price and stock later; its categories are the snapshot's to set,
+    # and equal to what Tweakwise has: nothing is sent.
+    assert report["items"]["unchanged"] == 1 and report["items"]["updated"] == 1
     assert stack.sandbox.items["SKU-0"]["Name"] == "From the webhook"
     assert stack.sandbox.items["SKU-1"]["Price"] == 7
 
@@ -252,7 +261,7 @@ def test_a_tweakwise_400_is_rejected_with_its_reason_and_the_rest_applies(stack,
     answer = stack.sandbox._answer
 
     def refuse(method, path, headers, body):
-        if path.endswith("/item/SKU-1"):
+        if path.endswith("/item/SKU-1") or (body or {}).get("ArticleNumber") == "SKU-1":
             return 400, {"Message": "The request is invalid.", "Errors": [{"Error": "Name is too long"}]}
         return answer(method, path, headers, body)
 
@@ -311,7 +320,8 @@ def test_a_failing_batch_is_raised_for_the_map_to_retry_and_the_retry_sends_the_
     counts, _ = snapshot.invoke(batch)
     assert counts["unchanged"] == len(applied)  # the ledger knows what the failed try applied
     assert counts["created"] == 6 - len(applied) and sum(counts.values()) == 6
-    resent = {path.rsplit("/", 1)[1] for _m, path, _b in stack.sandbox.requests[before:] if "/item/" in path}
+    sent = [(path, body or {}) for _m, path, body in stack.sandbox.requests[before:] if "/item" in path]
+    resent = {body.get("ArticleNumber") or path.rsplit("/", 1)[1] for path, body in sent}
     assert resent == {f"SKU-{n}" for n in range(6)} - applied
 
 
@@ -651,4 +661,46 @@ def test_an_older_snapshot_beside_newer_webhook_changes_under_429s_leaves_the_ne
     ledger = stack.ledger()
     for n in changed:
         body = {"Name": f"Item SKU-{n}", "Price": 42, "Stock": 1, "Categories": [trail]}
-        assert ledger[f"item#SKU-{n}"]["digest"]["S"] == body_digest(body), n
+        for name, value in body.items():
+            assert ledger[f"item#SKU-{n}"][f"field:{name}"]["S"] == body_digest({name: value}), (n, name)
+
+
+# -- patch snapshots: item.patch lines, nothing deleted ------------------------------------------------
+
+
+def patch_snapshot(stocks: dict[str, float], minutes_ago: int = 0) -> list[dict]:
+    taken = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).isoformat()
+    header = {"type": "snapshot", "takenAt": taken, "scope": "patch"}
+    return [header, *({"type": "item.patch", "item": {"id": ref, "stock": n}} for ref, n in stocks.items())]
+
+
+def test_a_patch_snapshot_sets_its_fields_once_and_never_deletes(stack):
+    stack.apply(catalog(4))
+    writes = stack.sandbox.writes()
+    # One item's stock, another's the same as it is; two items left out (never deleted).
+    lines = patch_snapshot({"SKU-0": 9, "SKU-1": 1.0})
+    execution, report = stack.apply(lines, name="stock.jsonl")
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert stack.sandbox.writes() - writes == 1  # SKU-0's stock: one PATCH
+    assert report["items"] == {
+        "created": 0, "updated": 1, "unchanged": 1, "rejected": 0, "stale": 0, "missing": 0,
+    }  # fmt: skip
+    assert report["deleted"] == 0 and sorted(stack.sandbox.items) == [f"SKU-{n}" for n in range(4)]
+    assert stack.sandbox.items["SKU-0"]["Stock"] == 9 and stack.sandbox.items["SKU-0"]["Name"] == "Item SKU-0"
+    writes = stack.sandbox.writes()
+    execution, report = stack.apply(lines, name="stock-again.jsonl")
+    assert execution.status == "SUCCEEDED" and stack.sandbox.writes() == writes  # re-applied: 0 writes
+    assert report["items"]["unchanged"] == 2
+    # An item Tweakwise lacks: its patch cannot create it; counted, not failed.
+    execution, report = stack.apply(patch_snapshot({"SKU-404": 3}), name="missing.jsonl")
+    assert execution.status == "SUCCEEDED" and report["items"]["missing"] == 1
+    assert "SKU-404" not in stack.sandbox.items
+
+
+def test_a_patch_snapshot_holds_item_patch_lines_only_and_a_full_one_none(stack):
+    full_with_patch = [*catalog(1), {"type": "item.patch", "item": {"id": "SKU-0", "stock": 2}}]
+    _execution, report = stack.apply(full_with_patch, name="mixed.jsonl")
+    assert report["invalid"] == 1
+    patch_with_item = [*patch_snapshot({"SKU-0": 2}), item("SKU-9")]
+    _execution, report = stack.apply(patch_with_item, name="mixed-patch.jsonl")
+    assert report["invalid"] == 1

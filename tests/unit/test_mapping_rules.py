@@ -7,7 +7,7 @@ import pytest
 
 def test_every_item_field_is_mapped_to_its_tweakwise_name():
     from tweakwise.catalog import Item
-    from tweakwise.sync import to_item_fields
+    from tweakwise.mapping import to_item_fields
 
     item = Item.model_validate(
         {
@@ -40,7 +40,7 @@ def test_every_item_field_is_mapped_to_its_tweakwise_name():
 
 def test_an_unknown_category_key_says_which():
     from tweakwise.errors import NotFoundError, UnknownCategoryError
-    from tweakwise.sync import CategoryRefs
+    from tweakwise.mapping import CategoryRefs
 
     class Client:
         def get_category_by_key(self, key):

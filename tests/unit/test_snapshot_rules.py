@@ -188,7 +188,8 @@ def test_each_invalid_line_is_reported_with_its_number_and_the_webhook_error_for
     assert result.lines == 5 and result.invalid == 4 and [i["id"] for i in items] == ["A"]
     by_line = {entry["line"]: entry["errors"] for entry in result.invalid_lines}
     assert by_line[2][0]["path"] == "(line)" and by_line[2][0]["error"].startswith("not valid JSON")
-    assert by_line[3] == [{"path": "type", "error": "must be one of 'snapshot', 'category', 'item'"}]
+    expected = "must be one of 'snapshot', 'category', 'item', 'item.patch'"
+    assert by_line[3] == [{"path": "type", "error": expected}]
     assert by_line[4] == [{"path": "item.price", "error": "Value error, must be between 0 and 1000000000000"}]
     assert by_line[5] == [{"path": "type", "error": "a snapshot line may only be the first line"}]
     assert result.held == ["item#B"]  # its item stays in Tweakwise: an invalid line deletes nothing

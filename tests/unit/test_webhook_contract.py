@@ -9,7 +9,7 @@ import yaml
 from openapi_spec_validator import validate
 
 from conftest import ROOT, load_event
-from tweakwise.catalog import Category, Item, ItemDelete, WebhookBody
+from tweakwise.catalog import Category, Item, ItemDelete, ItemPatchFields, WebhookBody
 
 SPEC = yaml.safe_load((ROOT / "docs" / "catalog-webhook.openapi.yaml").read_text())
 SCHEMAS = SPEC["components"]["schemas"]
@@ -43,6 +43,7 @@ def _limits(model) -> dict[str, tuple]:
 def test_field_names_required_fields_and_limits_match_the_models():
     for model, documented in (
         (Item, SCHEMAS["Item"]),
+        (ItemPatchFields, SCHEMAS["ItemPatchFields"]),
         (Category, SCHEMAS["CategoryUpsert"]["properties"]["category"]),
     ):
         schema = model.model_json_schema()
@@ -77,6 +78,10 @@ def _upsert(**item) -> dict:
     return _event("item.upsert", item={"id": "A", "name": "N", "price": 1, "stock": 1, **item})
 
 
+def _patch(**item) -> dict:
+    return _event("item.patch", item={"id": "A", **item})
+
+
 def _category(**category) -> dict:
     return _event("category.upsert", category={"id": 1, "name": "N", **category})
 
@@ -96,11 +101,15 @@ CASES = {
     "categoryId": lambda v: _event("category.delete", categoryId=v),
     "price": lambda v: _upsert(price=v),
     "stock": lambda v: _upsert(stock=v),
+    "patch stock": lambda v: _patch(stock=v),
+    "patch price": lambda v: _patch(price=v),
+    "patch name": lambda v: _patch(name=v),
+    "patch brand": lambda v: _patch(brand=v),
     "rank": lambda v: _category(rank=v),
     "category id": lambda v: _category(id=v),
     "occurredAt": lambda v: {**_upsert(), "occurredAt": v},
 }
-NUMBERS = [-(2**31) - 1, -(2**31), -1, 0, 2**31 - 1, 2**31, 10**12, 10**12 + 1, 1.5]
+NUMBERS = [-(2**31) - 1, -(2**31), -1, 0, 2**31 - 1, 2**31, 10**12, 10**12 + 1, 1.5, 3.0]
 DATES = [
     "2026-01-01T00:00:00Z",
     "2026-01-01 00:00:00+02:00",
@@ -118,7 +127,8 @@ def test_the_document_and_the_models_accept_and_refuse_the_same_values(case):
     from tweakwise.catalog import EVENT_ADAPTER
 
     validator = OAS30Validator({"components": SPEC["components"], "$ref": "#/components/schemas/Event"})
-    values = {"price": NUMBERS, "stock": NUMBERS, "rank": NUMBERS, "category id": NUMBERS}.get(case, PROBES)
+    numeric = ("price", "stock", "rank", "category id", "patch stock", "patch price")
+    values = NUMBERS if case in numeric else PROBES
     if case == "occurredAt":
         values = DATES
     verdicts = set()
@@ -146,3 +156,35 @@ def test_free_text_refuses_exactly_the_characters_sqs_refuses():
     refused = [match.start() for match in _SQS_REFUSED.finditer(every)]
     taken = set().union(*accepted)
     assert refused == [c for c in range(0x110000) if c not in taken]
+
+
+NULLS = {
+    "an upsert's brand": _upsert(brand=None),
+    "an upsert's categories": _upsert(categories=None),
+    "a patch's attributes": _patch(attributes=None),
+    "a patch's url": _patch(url=None),
+    "a patch's name": _patch(name=None),
+    "a patch's stock": _patch(stock=None),
+    "an upsert's price": _upsert(price=None),
+    "a patch of nothing": _patch(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NULLS))
+def test_the_document_and_the_models_agree_on_null_and_on_a_patch_of_nothing(case):
+    from openapi_schema_validator import OAS30Validator
+    from pydantic import ValidationError
+
+    from tweakwise.catalog import EVENT_ADAPTER
+
+    validator = OAS30Validator({"components": SPEC["components"], "$ref": "#/components/schemas/Event"})
+    try:
+        EVENT_ADAPTER.validate_python(NULLS[case])
+        coded = True
+    except ValidationError:
+        coded = False
+    assert validator.is_valid(NULLS[case]) == coded
+    # Optional fields may be cleared; name, price and stock never; a patch names a field.
+    assert coded == (
+        case in ("an upsert's brand", "an upsert's categories", "a patch's attributes", "a patch's url")
+    )

@@ -22,6 +22,7 @@ from pydantic import (
     ValidationError,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from .entity import EntityKey
@@ -105,6 +106,24 @@ AttributeValue = Annotated[str, _strict(0, 400), TEXT, WithJsonSchema(_VALUE_SCH
 CategoryId = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
 CategoryRef = CategoryId | CategoryKey  # numeric Tweakwise id, or the shop's own key
 Int32 = Annotated[StrictInt, Field(ge=-(2**31), le=INT32_MAX)]
+
+
+def _whole(value: Any) -> Any:
+    # PHP and .NET serialise quantities as 3.0: an integral number is that integer; 2.5 stays refused.
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number")
+        return int(value)
+    return value
+
+
+Stock = Annotated[
+    StrictInt,
+    BeforeValidator(_whole),
+    Field(ge=-(2**31), le=INT32_MAX),
+    # JSON Schema's integer is a number with no fractional part: 3.0 is one, as here.
+    WithJsonSchema({"type": "integer", "minimum": -(2**31), "maximum": INT32_MAX}),
+]
 Attributes = Annotated[
     dict[Name, AttributeValue | list[AttributeValue]],
     WithJsonSchema(  # pydantic would turn the name's pattern into patternProperties, which refuse nothing
@@ -161,16 +180,40 @@ class _Model(BaseModel):
 
 
 class Item(_Model):
+    """An item's fields. An optional field left out is kept as Tweakwise has it; `null` clears it."""
+
     id: ItemId
     name: Name
     price: Price
-    stock: Int32
+    stock: Stock
     brand: Brand | None = None
     groupCode: GroupCode | None = None
     image: Url | None = None
     url: Url | None = None
     categories: list[CategoryRef] | None = None
     attributes: Attributes | None = None
+
+
+class ItemPatchFields(_Model):
+    """Some of an item's fields: `id` and at least one other, each with Item's own rules. Left out: kept as
+    Tweakwise has it; `null` (optional fields only): cleared."""
+
+    id: ItemId
+    name: Name = None  # type: ignore[assignment]  # optional here, never null: an item always has one
+    price: Price = None  # type: ignore[assignment]
+    stock: Stock = None  # type: ignore[assignment]
+    brand: Brand | None = None
+    groupCode: GroupCode | None = None
+    image: Url | None = None
+    url: Url | None = None
+    categories: list[CategoryRef] | None = None
+    attributes: Attributes | None = None
+
+    @model_validator(mode="after")
+    def _some_field(self) -> ItemPatchFields:
+        if not self.model_fields_set - {"id"}:
+            raise ValueError("an item patch names at least one field besides id")
+        return self
 
 
 class Category(_Model):
@@ -206,6 +249,14 @@ class ItemDelete(_Event):
         return EntityKey.item(self.itemId)
 
 
+class ItemPatch(_Event):
+    type: Literal["item.patch"]
+    item: ItemPatchFields
+
+    def entity(self) -> EntityKey:
+        return EntityKey.item(self.item.id)
+
+
 class CategoryUpsert(_Event):
     type: Literal["category.upsert"]
     category: Category
@@ -223,7 +274,7 @@ class CategoryDelete(_Event):
 
 
 CatalogEvent = Annotated[
-    ItemUpsert | ItemDelete | CategoryUpsert | CategoryDelete, Field(discriminator="type")
+    ItemUpsert | ItemPatch | ItemDelete | CategoryUpsert | CategoryDelete, Field(discriminator="type")
 ]
 
 
@@ -249,6 +300,8 @@ class SnapshotHeader(_Model):
 
     type: Literal["snapshot"]
     takenAt: OccurredAt
+    # "patch": every line is an item.patch, and the snapshot deletes nothing (a stock or price feed).
+    scope: Literal["full", "patch"] = "full"
 
 
 class SnapshotCategory(_Model):
@@ -261,9 +314,16 @@ class SnapshotItem(_Model):
     item: Item
 
 
-SnapshotLine = Annotated[SnapshotHeader | SnapshotCategory | SnapshotItem, Field(discriminator="type")]
+class SnapshotItemPatch(_Model):
+    type: Literal["item.patch"]
+    item: ItemPatchFields
+
+
+SnapshotLine = Annotated[
+    SnapshotHeader | SnapshotCategory | SnapshotItem | SnapshotItemPatch, Field(discriminator="type")
+]
 SNAPSHOT_LINE_ADAPTER: TypeAdapter[Any] = TypeAdapter(SnapshotLine)
-EVENT_TYPES = ("item.upsert", "item.delete", "category.upsert", "category.delete")
+EVENT_TYPES = ("item.upsert", "item.patch", "item.delete", "category.upsert", "category.delete")
 
 
 # Parts of a pydantic error location that name a union branch or validator, not a field of the body.

@@ -241,6 +241,19 @@ class TweakwiseClient:
     def delete_item(self, item_id: str) -> Any:
         return self.request("DELETE", "/item/{item_id}", item_id=item_id)
 
+    def create_or_patch_item(self, item_id: str, fields: dict[str, Any]) -> str:
+        """POST a new item: one request. Tweakwise refuses a POST of an item it has (400; undocumented,
+        API-NOTES, open questions): then PATCH it once. Returns "created" or "updated"."""
+        try:
+            self.create_item({"ArticleNumber": item_id, **fields})
+        except RejectedError as refused:
+            try:
+                self.patch_item(item_id, fields)
+            except NotFoundError:
+                raise refused from None  # not there either: the refusal was about the body
+            return "updated"
+        return "created"
+
     def upsert_item(self, item_id: str, fields: dict[str, Any]) -> str:
         """PATCH the item; when it does not exist yet, POST it. Returns "updated" or "created"."""
         return _upsert(

@@ -5,13 +5,15 @@
   key: a different namespace from ids, so 5 and "5" are two categories).
 - The staleness rule: a change is stale when a newer one for its entity was recorded already. Equal
   times are not stale (a retry of the same change applies again: every write is an idempotent upsert or
-  delete). The sync state's claim, the ledger's writes and the snapshot's in-memory checks all apply it
-  through `is_stale` and `NOT_NEWER`.
+  delete). Fields have their own clocks (`Clocks`): a change sends only the fields no newer change set,
+  and a delete loses to any field set after it. The sync state's claim, the ledger's writes and the
+  snapshot's checks all apply it through `is_stale`, `Clocks` and `NOT_NEWER`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["item", "category"]
@@ -57,3 +59,24 @@ class EntityKey:
             return self.ref
         space, _, value = self.ref.partition(":")
         return int(value) if space == "id" else value
+
+
+@dataclass(frozen=True)
+class Clocks:
+    """When an entity's fields were last changed (the sync state table keeps them). A field's clock is its
+    own time or the entity's (`whole`: a delete, or a change made before fields had clocks), the later."""
+
+    whole: float | None = None
+    fields: Mapping[str, float] = field(default_factory=dict)
+
+    def of(self, name: str) -> float | None:
+        times = [t for t in (self.whole, self.fields.get(name)) if t is not None]
+        return max(times) if times else None
+
+    def fresh(self, names: Iterable[str], occurred_at: float) -> list[str]:
+        """The fields a change at `occurred_at` may still set: none of them was set by a newer change."""
+        return [name for name in names if not is_stale(self.of(name), occurred_at)]
+
+    def newest(self) -> float | None:
+        times = [t for t in (self.whole, *self.fields.values()) if t is not None]
+        return max(times) if times else None

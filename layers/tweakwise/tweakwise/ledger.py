@@ -1,7 +1,8 @@
 """The ledger table (DynamoDB): what this stack believes Tweakwise holds. The one module that knows it.
 
 One item per entity this stack wrote, keyed like the stale-write guard (`item#A1`, `category#key:shoes`):
-- `digest`: a hash of the last Tweakwise body applied (a snapshot sends nothing when it is unchanged);
+- `field:<Tweakwise field>`: a hash of each field's value as last sent (a change whose fields all equal
+  these sends nothing; otherwise only the fields that differ);
 - `occurredAt`: the time of the change applied (a snapshot's takenAt, a webhook event's occurredAt);
 - `snapshot`: the last snapshot that contained the entity;
 - `appliedAt`: when it was applied; `createdAt`: when this stack first wrote it (the shrink guard's base is
@@ -33,10 +34,18 @@ def body_digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def field_digests(body: dict[str, Any]) -> dict[str, str]:
+    """Each field's digest: what the ledger keeps of a body sent."""
+    return {name: body_digest({name: value}) for name, value in body.items()}
+
+
+FIELD = "field:"
+
+
 @dataclass(frozen=True)
 class Entry:
     entity: EntityKey
-    digest: str
+    fields: dict[str, str]  # Tweakwise field -> digest of the value last sent
     occurred_at: float
     snapshot: str = ""
     created_at: float = 0.0  # 0: written before createdAt was recorded (it existed long before)
@@ -70,27 +79,31 @@ class Ledger:
                     pause = min(pause * 2, 2.0)
         return found
 
-    def record(self, entity: EntityKey, digest: str, occurred_at: float, snapshot: str = "") -> bool:
-        """The entity now holds this body; False when a newer change was recorded meanwhile."""
-        values: dict[str, Any] = {
-            ":d": {"S": digest},
-            ":t": {"N": repr(occurred_at)},
-            ":a": {"N": repr(time.time())},
-        }
-        expression = (
-            "SET digest = :d, occurredAt = :t, appliedAt = :a, createdAt = if_not_exists(createdAt, :a)"
+    def get(self, entity: EntityKey) -> Entry | None:
+        """The entity's entry (strongly consistent), or None."""
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"entity": {"S": str(entity)}}, ConsistentRead=True
         )
-        names = {}
+        return _entry(item["Item"]) if "Item" in item else None
+
+    def record(self, entity: EntityKey, sent: dict[str, Any], occurred_at: float, snapshot: str = "") -> None:
+        """These fields were sent with these values. Written by the entity's lease holder only, so writes
+        land in the order they were claimed; `occurred_at` is the entity's newest change."""
+        values: dict[str, Any] = {":t": {"N": repr(occurred_at)}, ":a": {"N": repr(time.time())}}
+        names: dict[str, str] = {}
+        sets = ["occurredAt = :t", "appliedAt = :a", "createdAt = if_not_exists(createdAt, :a)"]
+        for index, (name, digest) in enumerate(sorted(field_digests(sent).items())):
+            names[f"#f{index}"], values[f":f{index}"] = f"{FIELD}{name}", {"S": digest}
+            sets.append(f"#f{index} = :f{index}")
         if snapshot:
-            expression += ", #s = :s"
+            sets.append("#s = :s")
             values[":s"] = {"S": snapshot}
             names["#s"] = "snapshot"  # a reserved word in expressions
-        return self._update(
+        self._update(
             entity,
-            UpdateExpression=expression,
-            **({"ExpressionAttributeNames": names} if names else {}),
-            ConditionExpression=NOT_NEWER,
+            UpdateExpression="SET " + ", ".join(sets),
             ExpressionAttributeValues=values,
+            **({"ExpressionAttributeNames": names} if names else {}),
         )
 
     def confirm(self, entity: EntityKey, snapshot: str) -> bool:
@@ -137,7 +150,7 @@ class Ledger:
 def _entry(item: dict[str, Any]) -> Entry:
     return Entry(
         entity=EntityKey.parse(item["entity"]["S"]),
-        digest=item.get("digest", {}).get("S", ""),
+        fields={name[len(FIELD) :]: value["S"] for name, value in item.items() if name.startswith(FIELD)},
         occurred_at=float(item.get("occurredAt", {}).get("N", "0")),
         snapshot=item.get("snapshot", {}).get("S", ""),
         created_at=float(item.get("createdAt", {}).get("N", "0")),

@@ -41,7 +41,7 @@ def queue_entries(events: Sequence[Any]) -> list[Entry]:
     return [
         {
             "Id": str(index),
-            "MessageBody": event.model_dump_json(exclude_none=True),
+            "MessageBody": event.model_dump_json(exclude_unset=True),  # an explicit null clears
             "MessageGroupId": message_group_id(event),
             "MessageDeduplicationId": deduplication_id(event),
             "MessageAttributes": {"type": {"DataType": "String", "StringValue": event.type}},

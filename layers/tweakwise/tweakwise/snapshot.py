@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
 logger = logging.getLogger("tweakwise")
 
 MAX_DELETED_REPORTED = 1000  # deleted ids shown in a report, per kind (and their count)
-COUNTED = ("created", "updated", "unchanged", "rejected", "stale")  # a report's counts per kind
+COUNTED = ("created", "updated", "unchanged", "rejected", "stale", "missing")  # a report's counts per kind
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,8 @@ class SnapshotJob:
         run = run_id(snapshot, step["execution"])
         allow = step["input"].get("allowMassDelete") is True
         answer = ValidateOutput(
-            snapshot=snapshot, run=run, takenAt="", key=key, refused="", busy=False, lines=0, items=0,
-            categories=0, invalid=0, itemsKey="", allowMassDelete=allow,
+            snapshot=snapshot, run=run, takenAt="", key=key, scope="full", refused="", busy=False, lines=0,
+            items=0, categories=0, invalid=0, itemsKey="", allowMassDelete=allow,
             mapConcurrency=settings.map_concurrency, batchSize=settings.batch_size,
             toleratedFailurePercent=settings.tolerated_failure_percent,
         )  # fmt: skip
@@ -145,6 +145,7 @@ class SnapshotJob:
         return {
             **answer,
             "refused": result.refused,
+            "scope": result.scope,
             "takenAt": datetime.fromtimestamp(result.taken_at, UTC).isoformat(),
             "lines": result.lines,
             "items": result.items,
@@ -192,7 +193,9 @@ class SnapshotJob:
         before: Counter[Kind] = Counter()
         orphans: dict[Kind, list[str]] = {kind: [] for kind in KINDS}
         total = 0
-        for entry in self.ledger.scan():
+        for entry in (
+            self.ledger.scan() if validation.get("scope") != "patch" else ()
+        ):  # a patch deletes nothing
             total += 1
             before[entry.entity.kind] += entry.created_at < began
             # The snapshot may delete what it is not older than (the staleness rule) and does not hold.

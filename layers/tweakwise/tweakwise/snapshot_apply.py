@@ -15,8 +15,17 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from .catalog import Category, CategoryDelete, CategoryUpsert, Item, ItemDelete, ItemUpsert
-from .entity import EntityKey, is_stale
+from .catalog import (
+    Category,
+    CategoryDelete,
+    CategoryUpsert,
+    Item,
+    ItemDelete,
+    ItemPatch,
+    ItemPatchFields,
+    ItemUpsert,
+)
+from .entity import EntityKey
 from .errors import PathParameterError, RejectedError, SnapshotBatchError, UnknownCategoryError
 from .ledger import Entry, Ledger
 from .snapshot_contract import BatchInput, BatchOutput, LineOutcome, RunStep
@@ -71,16 +80,21 @@ class BatchApplier:
 
     def items(self, items: list[dict[str, Any]], step: BatchInput) -> BatchOutput:
         """One Distributed Map batch of items, applied `concurrency` at a time."""
-        at = datetime.fromisoformat(step["takenAt"])
-        events = [
-            ItemUpsert.model_construct(
-                type="item.upsert",
-                id=f"snapshot:{step['snapshot']}",
-                occurredAt=at,
-                item=Item.model_validate(item),
-            )
-            for item in items
-        ]
+        at, event_id = datetime.fromisoformat(step["takenAt"]), f"snapshot:{step['snapshot']}"
+        if step.get("scope") == "patch":  # a patch snapshot's lines: only the fields they name
+            events: list[Any] = [
+                ItemPatch.model_construct(
+                    type="item.patch", id=event_id, occurredAt=at, item=ItemPatchFields.model_validate(item)
+                )
+                for item in items
+            ]
+        else:
+            events = [
+                ItemUpsert.model_construct(
+                    type="item.upsert", id=event_id, occurredAt=at, item=Item.model_validate(item)
+                )
+                for item in items
+            ]
         return self._apply(events, step, "items", parallel=True)
 
     def deletes(self, orphans: list[dict[str, str]], step: BatchInput) -> BatchOutput:
@@ -117,29 +131,24 @@ class BatchApplier:
         return {str(outcome): count for outcome, count in batch.marker.counts.items()}
 
     def _apply_one(self, event: Any, entries: dict[EntityKey, Entry], snapshot: str) -> LineOutcome:
-        """Apply one snapshot line, unless the ledger holds its body already or a newer change."""
+        """Apply one snapshot line through the apply path; a line whose every field the ledger holds already
+        is unchanged without claiming anything (the nightly run of an unchanged catalog writes nothing)."""
         entity = event.entity()
-        previous = entries.get(entity)
         try:
             change = self.sync.prepare(event)
-            if previous is not None and previous.digest == change.digest:
+            if change.unchanged(entries.get(entity)):
                 self.ledger.confirm(entity, snapshot)
                 return LineOutcome.UNCHANGED
-            if previous is not None and is_stale(previous.occurred_at, event.occurredAt.timestamp()):
-                outcome = Outcome.STALE  # a webhook change newer than the snapshot: keep it
-            else:
-                outcome = self.sync.apply_change(change, snapshot)
+            outcome = self.sync.apply_change(change, snapshot)
         except REJECTIONS:
             self.ledger.confirm(entity, snapshot)  # still in the snapshot: no orphan
             raise
-        if outcome is Outcome.STALE:
-            self.ledger.confirm(entity, snapshot)
-            return LineOutcome.STALE
-        return LineOutcome.CREATED if previous is None else LineOutcome.UPDATED
+        if outcome in (Outcome.STALE, Outcome.UNCHANGED):
+            self.ledger.confirm(entity, snapshot)  # a newer change, or the same values: kept, no orphan
+        return LineOutcome(outcome.value)
 
     def _delete_one(self, event: Any, snapshot: str) -> LineOutcome:
-        outcome = self.sync.apply_change(self.sync.prepare(event), snapshot)
-        return LineOutcome.DELETED if outcome is Outcome.APPLIED else LineOutcome.STALE
+        return LineOutcome(self.sync.apply_change(self.sync.prepare(event), snapshot).value)
 
 
 def _delete_event(entity: EntityKey, snapshot: str, at: datetime) -> Any:

@@ -34,6 +34,7 @@ class LineOutcome(StrEnum):
     REJECTED = "rejected"  # Tweakwise refused it (400): counted with the reason, never retried
     STALE = "stale"  # a newer change of the entity was applied already: kept
     DELETED = "deleted"  # an orphan, deleted
+    MISSING = "missing"  # an item patch for an item Tweakwise does not have: it cannot create it
 
 
 class RunStep(TypedDict):
@@ -52,6 +53,7 @@ class ValidateInput(TypedDict):
 
 class ValidateOutput(RunStep):
     key: str
+    scope: str  # "full", or "patch": item.patch lines only, nothing deleted
     refused: str  # why nothing is applied ("" when it is)
     busy: bool  # another execution holds the lock: this one must not release it
     lines: int
@@ -73,6 +75,7 @@ class BatchInput(RunStep):
     """The Distributed Map's BatchInput, for `apply` (items) and `delete` (orphans)."""
 
     action: str
+    scope: NotRequired[str]  # apply: "patch" when the items are item.patch lines
 
 
 class Batch(TypedDict):

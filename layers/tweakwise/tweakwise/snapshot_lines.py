@@ -21,6 +21,7 @@ from .catalog import (
     SnapshotCategory,
     SnapshotHeader,
     SnapshotItem,
+    SnapshotItemPatch,
     error_list,
 )
 from .entity import EntityKey
@@ -36,10 +37,16 @@ MAX_HELD = 100_000
 MAX_CATEGORIES = 100_000
 MAX_UNIDENTIFIED_REPORTED = 10
 REPEATS_NAMED, REPEAT_LINES_NAMED = 10, 5
+_SCOPE_ERRORS = {
+    "full": 'an item.patch line belongs to a patch snapshot: one whose first line is {"type": "snapshot", '
+    '"takenAt": ..., "scope": "patch"}',
+    "patch": "a patch snapshot holds item.patch lines only",
+}
 LINE_MODELS: dict[str, type[pydantic.BaseModel]] = {
     "snapshot": SnapshotHeader,
     "category": SnapshotCategory,
     "item": SnapshotItem,
+    "item.patch": SnapshotItemPatch,
 }
 
 
@@ -50,6 +57,7 @@ LINE_MODELS: dict[str, type[pydantic.BaseModel]] = {
 class Validation:
     snapshot: str
     taken_at: float  # seconds since the epoch: the header's takenAt, never later than the upload
+    scope: str = "full"  # the header's: "patch" holds item.patch lines only and deletes nothing
     lines: int = 0
     items: int = 0
     categories: int = 0
@@ -97,6 +105,7 @@ class Validation:
         return {
             "snapshot": self.snapshot,
             "taken_at": self.taken_at,
+            "scope": self.scope,
             "taken_at_given": self.taken_at_given,
             "lines": self.lines,
             "items": self.items,
@@ -196,7 +205,9 @@ class _Checker:
             return
         if isinstance(line, SnapshotHeader):
             self.header(number, line)
-        elif isinstance(line, SnapshotItem):
+        elif (result.scope == "patch") != isinstance(line, SnapshotItemPatch):
+            self.invalid(number, "type", _SCOPE_ERRORS[result.scope], raw)
+        elif isinstance(line, SnapshotItem | SnapshotItemPatch):
             self.ids.add(str(EntityKey.item(line.item.id)))
             self.items_out.write(b"," if result.items else b"")
             self.items_out.write(json.dumps(document["item"], separators=(",", ":")).encode())
@@ -212,6 +223,7 @@ class _Checker:
                 number, [{"path": "type", "error": "a snapshot line may only be the first line"}], []
             )
             return
+        self.result.scope = line.scope
         given = line.takenAt.timestamp()
         if given > self.uploaded_at:
             self.result.taken_at_given = given

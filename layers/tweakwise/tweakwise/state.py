@@ -7,8 +7,9 @@ concerns, each a section of `SyncState`:
 3. one snapshot at a time (`lock_snapshot`, `unlock_snapshot`).
 
 Items, by their `entity` key:
-- an `EntityKey` (e.g. `item#A1`): the newest `occurredAt` claimed for that entity, so a sender's late
-  retry never reverts newer data (the stale-write guard), and the lease of the one writer sending it to
+- an `EntityKey` (e.g. `item#A1`): its clocks, `clock:<field>` per Tweakwise field (the `occurredAt` of
+  the change that set it) and `occurredAt` for the whole entity (a delete), so a sender's late retry never
+  reverts newer data (the stale-write guard), and the lease of the one writer sending it to
   Tweakwise now (`leaseToken`, `leaseUntil`), so writes of one entity reach Tweakwise in the order they
   were claimed, retries included; expires after `ttl_days`.
 - `__publish__`: changedAt (last applied change), startedAt (last publish started), running.
@@ -22,13 +23,13 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from .entity import NOT_NEWER, EntityKey, is_stale
+from .entity import Clocks, EntityKey
 from .settings import WorkerSettings
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
@@ -42,7 +43,6 @@ SNAPSHOT_LOCK_KEY = {"entity": {"S": "__snapshot__"}}
 
 class ClaimOutcome(StrEnum):
     CLAIMED = "claimed"
-    STALE = "stale"  # a newer event for the entity was claimed already
     BUSY = "busy"  # another writer holds the entity's lease: wait for it
 
 
@@ -59,8 +59,18 @@ class Lease:
 class Claim:
     outcome: ClaimOutcome
     lease: Lease | None = None  # CLAIMED
+    clocks: Clocks = field(default_factory=Clocks)  # CLAIMED: the entity's clocks before this claim
     holder: str = ""  # BUSY: the event holding the lease
     until: float = 0.0  # BUSY: when its lease ends at the latest
+
+
+CLOCK = "clock:"  # a field's clock: `clock:<Tweakwise field>` (epoch seconds of the change that set it)
+
+
+def _clocks(item: Mapping[str, Any]) -> Clocks:
+    whole = float(item["occurredAt"]["N"]) if "occurredAt" in item else None
+    fields = {name[len(CLOCK) :]: float(value["N"]) for name, value in item.items() if name.startswith(CLOCK)}
+    return Clocks(whole, fields)
 
 
 @dataclass(frozen=True)
@@ -94,79 +104,82 @@ class SyncState:
     # -- the stale-write guard and the writer's lease -------------------------------------------------
 
     def claim_entity(
-        self,
-        entity: EntityKey,
-        occurred_at: datetime | None,
-        event_id: str,
-        lease_until: float,
-        now: float | None = None,
+        self, entity: EntityKey, event_id: str, lease_until: float, now: float | None = None
     ) -> Claim:
-        """Claim an entity for an event: stale when a newer event for it was claimed already; busy while
-        another writer's lease on it runs (its request may still reach Tweakwise); else claimed, with a
-        lease until `lease_until` (epoch seconds) that `release` ends early.
-
-        A retry of the same event (equal time) claims again and re-applies, which is safe: every Tweakwise
-        write here is an idempotent upsert or delete. An event without occurredAt takes the lease only."""
+        """Take the entity's lease for an event, unless another writer's lease on it runs (busy: its
+        request may still reach Tweakwise). Claimed: the lease until `lease_until` (epoch seconds) and the
+        entity's clocks as they were, for the caller to tell which fields are still its to set."""
         now = time.time() if now is None else now
         token = uuid.uuid4().hex
-        values: dict[str, Any] = {
-            ":e": {"S": event_id},
-            ":x": {"N": str(int(now) + self.ttl_seconds)},
-            ":k": {"S": token},
-            ":u": {"N": repr(lease_until)},
-            ":now": {"N": repr(now)},
-        }
-        expression = "SET eventId = :e, expiresAt = :x, leaseToken = :k, leaseUntil = :u"
-        condition = "(attribute_not_exists(leaseUntil) OR leaseUntil < :now)"
-        if occurred_at is not None:
-            expression += ", occurredAt = :t"
-            condition += f" AND {NOT_NEWER}"
-            values[":t"] = {"N": repr(occurred_at.timestamp())}
         try:
-            self.dynamodb.update_item(
+            answer = self.dynamodb.update_item(
                 TableName=self.table,
                 Key={"entity": {"S": str(entity)}},
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
+                UpdateExpression="SET eventId = :e, expiresAt = :x, leaseToken = :k, leaseUntil = :u",
+                ConditionExpression="attribute_not_exists(leaseUntil) OR leaseUntil < :now",
+                ExpressionAttributeValues={
+                    ":e": {"S": event_id},
+                    ":x": {"N": str(int(now) + self.ttl_seconds)},
+                    ":k": {"S": token},
+                    ":u": {"N": repr(lease_until)},
+                    ":now": {"N": repr(now)},
+                },
+                ReturnValues="ALL_OLD",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except self.dynamodb.exceptions.ConditionalCheckFailedException as exc:
             response: Any = exc.response  # with the item, through ReturnValuesOnConditionCheckFailure
             old: dict[str, Any] = response.get("Item") or {}
-            newest = float(old["occurredAt"]["N"]) if "occurredAt" in old else None
-            if occurred_at is not None and is_stale(newest, occurred_at.timestamp()):
-                return Claim(ClaimOutcome.STALE)
-            holder = old.get("eventId", {}).get("S", "")
-            return Claim(
-                ClaimOutcome.BUSY, holder=holder, until=float(old.get("leaseUntil", {}).get("N", "0"))
-            )
-        return Claim(ClaimOutcome.CLAIMED, Lease(entity, token, lease_until))
+            until = float(old.get("leaseUntil", {}).get("N", "0"))
+            return Claim(ClaimOutcome.BUSY, holder=old.get("eventId", {}).get("S", ""), until=until)
+        return Claim(
+            ClaimOutcome.CLAIMED, Lease(entity, token, lease_until), _clocks(answer.get("Attributes", {}))
+        )
 
-    def release(self, lease: Lease, until: float | None = None) -> None:
-        """End a lease (or, with `until`, keep it until then only), unless another writer holds it by now.
-        Best effort: a lease not released ends by itself at its time."""
+    def release(
+        self, lease: Lease, until: float | None = None, stamps: Mapping[str, float] | None = None,
+        whole: float | None = None, attempts: int = 3,
+    ) -> None:  # fmt: skip
+        """End a lease (or, with `until`, keep it until then only), unless another writer holds it by now,
+        and stamp the clocks of the fields the change set (`whole`: of the entity, for a delete). Tried
+        `attempts` times: a stamp lost would let an older change revert these fields."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         values: dict[str, Any] = {":k": {"S": lease.token}}
-        if until is None:
-            expression = "REMOVE leaseToken, leaseUntil"
-        else:
-            expression = "SET leaseUntil = :u"
+        names: dict[str, str] = {}
+        sets = []
+        for index, (name, at) in enumerate(sorted((stamps or {}).items())):
+            names[f"#c{index}"], values[f":c{index}"] = f"{CLOCK}{name}", {"N": repr(at)}
+            sets.append(f"#c{index} = :c{index}")
+        if whole is not None:
+            sets.append("occurredAt = :w")
+            values[":w"] = {"N": repr(whole)}
+        if until is not None:
+            sets.append("leaseUntil = :u")
             values[":u"] = {"N": repr(until)}
-        try:
-            self._update(
-                {"entity": {"S": str(lease.entity)}},
-                UpdateExpression=expression,
-                ConditionExpression="leaseToken = :k",
-                ExpressionAttributeValues=values,
-            )
-        except (BotoCoreError, ClientError) as exc:
-            logger.warning(
-                "Could not release the lease on %s (%s); it ends by itself at its time",
-                lease.entity,
-                getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__,
-            )
+        expression = (f"SET {', '.join(sets)} " if sets else "") + (
+            "" if until is not None else "REMOVE leaseToken, leaseUntil"
+        )
+        request: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+        for attempt in range(attempts):
+            try:
+                self._update(
+                    {"entity": {"S": str(lease.entity)}},
+                    UpdateExpression=expression.strip(),
+                    ConditionExpression="leaseToken = :k",
+                    ExpressionAttributeValues=values,
+                    **request,
+                )
+                return
+            except (BotoCoreError, ClientError) as exc:
+                failure = exc
+                if attempt + 1 < attempts:
+                    time.sleep(0.1 * 2**attempt)
+        logger.warning(
+            "Could not release the lease on %s (%s); it ends by itself at its time",
+            lease.entity,
+            getattr(failure, "response", {}).get("Error", {}).get("Code") or type(failure).__name__,
+        )
 
     # -- publish after sync ---------------------------------------------------------------------------
 

@@ -63,6 +63,16 @@ class QueueWorker:
             return Outcome.REJECTED
         if outcome is Outcome.STALE:
             logger.info("Skipped stale %s %s for %s", event.type, event.id, event.entity())
+        elif outcome is Outcome.MISSING:
+            # Not retried, not dead-lettered: the next full upsert or snapshot creates the item.
+            logger.warning(
+                "Skipped %s %s: item %r is not in Tweakwise, and a patch cannot create it (it has no name); "
+                "send an item.upsert or a snapshot that holds it",
+                event.type,
+                event.id,
+                event.item.id,
+                extra={"item_id": event.item.id, "reason": "missing"},
+            )
         return outcome
 
     def _dead_letter(self, record: SQSRecord, event_type: str, event_id: str, reason: str) -> None:
