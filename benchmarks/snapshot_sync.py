@@ -47,6 +47,7 @@ MAP_CONCURRENCY, BATCH_CONCURRENCY, BATCH_SIZE = 10, 8, 200  # the template's de
 VALIDATION_LINES = tuple(
     int(n) for n in os.environ.get("BENCH_VALIDATION_LINES", "100000,1000000").split(",")
 )
+PATCH_LINES = int(os.environ.get("BENCH_PATCH_LINES", "100000"))  # a stock feed's validation
 BUCKET = "bench-snapshots"
 
 
@@ -90,12 +91,13 @@ class Bench:
         found = jobs[0].validate({"action": "validate", "input": _event(key, allow), "execution": execution})
         assert not found["refused"], found["refused"]
         step = {"snapshot": found["snapshot"], "run": found["run"], "takenAt": found["takenAt"]}
+        batch_step = {**step, "scope": found["scope"]}
         jobs[0].categories({"action": "categories", **step})
         items = json.loads(self.s3.get_object(Bucket=BUCKET, Key=found["itemsKey"])["Body"].read())[:limit]
         self._map(
             jobs,
             items,
-            lambda job, batch: job.run({"Items": batch, "BatchInput": {"action": "apply", **step}}),
+            lambda job, batch: job.run({"Items": batch, "BatchInput": {"action": "apply", **batch_step}}),
         )
         outcome, reason = "applied", ""
         if limit is None:
@@ -149,6 +151,7 @@ def sync_runs() -> dict[str, Any]:
     first = generate.write(work / "catalog.jsonl.gz", ITEMS)
     changed = generate.write(work / "changed.jsonl.gz", ITEMS, change=1, remove=0.5)
     shrunk = generate.write(work / "shrunk.jsonl.gz", ITEMS, remove=10)
+    stock = generate.write(work / "stock.jsonl.gz", ITEMS, stock=True)
     results: dict[str, Any] = {}
     with mock_aws():
         import boto3
@@ -172,7 +175,14 @@ def sync_runs() -> dict[str, Any]:
         sandbox.items.clear()
         sandbox.categories.clear()
         bench = Bench(sandbox, DynamoDBStandIn(DYNAMODB_LATENCY))
-        for name, path in (("first", first), ("again", first), ("changed", changed), ("shrunk", shrunk)):
+        runs = (
+            ("first", first),
+            ("again", first),
+            ("changed", changed),
+            ("shrunk", shrunk),
+            ("stock", stock),
+        )
+        for name, path in runs:
             before = len(sandbox.requests)
             report, seconds, writes, count = bench.apply(path, MAP_CONCURRENCY, BATCH_CONCURRENCY)
             sent = [m for m, _p, _b in sandbox.requests[before:] if m != "GET"]
@@ -183,10 +193,18 @@ def sync_runs() -> dict[str, Any]:
                 "patches": sent.count("PATCH"),
                 "posts": sent.count("POST"),
                 "deletes": sent.count("DELETE"),
+                "bytes_per_write": _bytes_per_write(sandbox.requests[before:]),
                 "report": report,
             }
         sandbox.stop()
     return results
+
+
+def _bytes_per_write(requests: list) -> float:
+    bodies = [
+        len(json.dumps(body, separators=(",", ":"))) for method, _p, body in requests if method != "GET"
+    ]
+    return sum(bodies) / len(bodies) if bodies else 0.0
 
 
 VALIDATE = """
@@ -207,17 +225,18 @@ print(json.dumps({"lines": result.lines, "seconds": seconds, "peak_mib": peak / 
 def validation_runs() -> dict[int, dict]:
     from tweakwise_local import generate
 
-    found = {}
-    for lines in VALIDATION_LINES:
-        path = generate.write(ROOT / "build" / "bench" / f"validate-{lines}.jsonl.gz", lines)
+    found: dict[Any, dict] = {}
+    runs = [(lines, lines, False) for lines in VALIDATION_LINES] + [("stock", PATCH_LINES, True)]
+    for name, lines, stock in runs:
+        path = generate.write(ROOT / "build" / "bench" / f"validate-{name}.jsonl.gz", lines, stock=stock)
         run = subprocess.run(  # noqa: S603 - our own interpreter
             [sys.executable, "-c", VALIDATE, str(path)], capture_output=True, text=True, check=True
         )
-        found[lines] = json.loads(run.stdout)
-        found[lines]["mib_on_disk"] = path.stat().st_size / 2**20
+        found[name] = json.loads(run.stdout)
+        found[name]["mib_on_disk"] = path.stat().st_size / 2**20
         with path.open("rb") as raw:  # gzip's last 4 bytes: the uncompressed size (mod 4 GiB)
             raw.seek(-4, 2)
-            found[lines]["mib_plain"] = int.from_bytes(raw.read(4), "little") / 2**20
+            found[name]["mib_plain"] = int.from_bytes(raw.read(4), "little") / 2**20
     return found
 
 
@@ -226,7 +245,7 @@ def _row(*cells: Any) -> str:
 
 
 def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
-    first, again, changed, shrunk = (sync[k] for k in ("first", "again", "changed", "shrunk"))
+    first, again, changed, shrunk, stock = (sync[k] for k in ("first", "again", "changed", "shrunk", "stock"))
     updated, kept = changed["report"]["items"]["updated"], changed["report"]["items"]["unchanged"]
     where = f"{os.cpu_count()} cores ({platform.machine()})"
     lines = [
@@ -243,7 +262,7 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
         "|---|---|---|---|---|---|",
         _row(
             "first load", f"{ITEMS:,}", f"{first['seconds']:.1f} s", f"{first['items_per_second']:.0f}",
-            f"{first['writes']:,}", f"{first['patches']:,} PATCH (404: new), {first['posts']:,} POST",
+            f"{first['writes']:,}", f"{first['posts']:,} POST (new: one each), {first['patches']:,} PATCH",
         ),
         _row(
             f"sequential apply (1 slot, 1 thread), first {SEQUENTIAL_ITEMS} items", SEQUENTIAL_ITEMS, "",
@@ -265,6 +284,12 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
             f"{shrunk['items_per_second']:.0f}", shrunk["writes"],
             f"guard: {shrunk['report']['outcome']}, {shrunk['deletes']} DELETE",
         ),
+        _row(
+            "patch snapshot: every item's stock", f"{ITEMS:,}", f"{stock['seconds']:.1f} s",
+            f"{stock['items_per_second']:.0f}", f"{stock['writes']:,}",
+            f"{stock['patches']:,} PATCH of {stock['bytes_per_write']:.0f} bytes (a first-load POST: "
+            f"{first['bytes_per_write']:.0f}), {stock['deletes']} DELETE",
+        ),
         "",
         f"First load: **{first['items_per_second'] / sync['sequential']:.1f}x** the sequential apply. "
         "It is CPU-bound here (two cores for the sandbox, the 80 request threads and pydantic); in AWS each "
@@ -278,7 +303,9 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
         rate = found["lines"] / found["seconds"]
         lines.append(
             _row(
-                f"{count:,} lines",
+                f"{count:,} lines"
+                if count != "stock"
+                else f"{PATCH_LINES:,} stock patches (a patch snapshot)",
                 f"{found['mib_on_disk']:.1f} / {found['mib_plain']:.0f} MiB",
                 f"{rate:,.0f}",
                 f"{found['peak_mib']:.0f} MiB",
@@ -296,6 +323,11 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
     return lines
 
 
+def _event(key: str, allow: bool) -> dict:
+    """The execution input: the S3 event EventBridge sends."""
+    return {"detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}, "allowMassDelete": allow}
+
+
 def main() -> int:
     _env()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -309,8 +341,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _event(key: str, allow: bool) -> dict:
-    """The execution input: the S3 event EventBridge sends."""
-    return {"detail": {"bucket": {"name": BUCKET}, "object": {"key": key}}, "allowMassDelete": allow}

@@ -52,11 +52,21 @@ def lines(count: int, seed: int, change: float, remove: float) -> Iterator[dict[
         }
 
 
-def write(path: Path, count: int, seed: int = 1, change: float = 0.0, remove: float = 0.0) -> Path:
+def stock_lines(count: int, seed: int) -> Iterator[dict[str, Any]]:
+    """A patch snapshot of the same items: each item's stock, new (a stock feed)."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    yield {"type": "snapshot", "takenAt": datetime.now(UTC).isoformat(timespec="seconds"), "scope": "patch"}
+    for n in range(count):
+        yield {"type": "item.patch", "item": {"id": f"SKU-{n:07d}", "stock": rng.randrange(1000, 2000)}}
+
+
+def write(
+    path: Path, count: int, seed: int = 1, change: float = 0.0, remove: float = 0.0, *, stock: bool = False
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     opener: Any = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wt", encoding="utf-8") as out:
-        for line in lines(count, seed, change, remove):
+        for line in stock_lines(count, seed) if stock else lines(count, seed, change, remove):
             out.write(json.dumps(line, separators=(",", ":")) + "\n")
     return path
 
@@ -70,8 +80,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--change", type=float, default=0.0, help="percentage of items with a new price")
     parser.add_argument("--remove", type=float, default=0.0, help="percentage of items left out")
+    parser.add_argument("--stock", action="store_true", help="a patch snapshot of every item's stock")
     args = parser.parse_args()
-    print(write(args.path, args.count, args.seed, args.change, args.remove))
+    print(write(args.path, args.count, args.seed, args.change, args.remove, stock=args.stock))
 
 
 if __name__ == "__main__":
