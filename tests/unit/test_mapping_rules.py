@@ -54,3 +54,13 @@ def test_an_unknown_category_key_says_which():
         refs.require(["known", "new"])
     refs.forget("known")
     assert refs._ids == {}
+
+
+def test_a_field_left_out_is_not_sent_and_a_null_is_sent_empty():
+    from tweakwise.catalog import ItemPatchFields
+    from tweakwise.mapping import to_item_fields
+
+    patch = ItemPatchFields.model_validate({"id": "A", "stock": 3, "brand": None, "categories": None})
+    assert to_item_fields(patch, None) == {"Stock": 3, "Brand": "", "Categories": []}
+    cleared = ItemPatchFields.model_validate({"id": "A", "attributes": None})
+    assert to_item_fields(cleared, None) == {"Attributes": []}

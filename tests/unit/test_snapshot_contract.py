@@ -178,3 +178,13 @@ def test_the_snapshot_lock_lasts_exactly_as_long_as_an_execution_may():
     # crashed execution would block every upload for longer than any execution lasts.
     assert int(variables[SnapshotSettings.variable("lock_seconds")]) == timeout
     assert SnapshotSettings.default("lock_seconds") == timeout
+
+
+def test_a_fields_clock_is_its_own_or_the_entitys_whichever_is_later():
+    from tweakwise.entity import Clocks
+
+    clocks = Clocks(whole=5.0, fields={"Stock": 9.0, "Name": 3.0})
+    assert clocks.of("Stock") == 9.0 and clocks.of("Name") == 5.0 and clocks.of("Price") == 5.0
+    assert clocks.fresh(["Name", "Stock", "Price"], 6.0) == ["Name", "Price"]  # stock was set at 9
+    assert clocks.fresh(["Stock"], 9.0) == ["Stock"]  # equal: a retry applies again
+    assert clocks.newest() == 9.0 and Clocks().newest() is None and Clocks().fresh(["Name"], 0.0) == ["Name"]
