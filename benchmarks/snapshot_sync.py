@@ -44,6 +44,7 @@ SEQUENTIAL_ITEMS = min(300, ITEMS // 10)
 LATENCY = 0.05
 DYNAMODB_LATENCY = 0.005
 MAP_CONCURRENCY, BATCH_CONCURRENCY, BATCH_SIZE = 10, 8, 200  # the template's defaults
+MAP_ATTEMPTS = 5  # a failed batch is tried again, as the Map's Retry (MaxAttempts 4) does
 VALIDATION_LINES = tuple(
     int(n) for n in os.environ.get("BENCH_VALIDATION_LINES", "100000,1000000").split(",")
 )
@@ -132,7 +133,13 @@ class Bench:
             with lock:
                 job = free.pop()
             try:
-                return apply(job, batch)
+                for attempt in range(MAP_ATTEMPTS):  # the Map retries a batch (snapshot.asl.yaml)
+                    try:
+                        return apply(job, batch)
+                    except Exception:
+                        if attempt + 1 == MAP_ATTEMPTS:
+                            raise
+                        time.sleep(1)
             finally:
                 with lock:
                     free.append(job)
