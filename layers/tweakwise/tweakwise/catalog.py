@@ -179,13 +179,10 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Item(_Model):
-    """An item's fields. An optional field left out is kept as Tweakwise has it; `null` clears it."""
+class _ItemFields(_Model):
+    """The fields an item has besides its id, name, price and stock: each optional in upserts and patches
+    alike (left out: kept as Tweakwise has it; `null`: cleared)."""
 
-    id: ItemId
-    name: Name
-    price: Price
-    stock: Stock
     brand: Brand | None = None
     groupCode: GroupCode | None = None
     image: Url | None = None
@@ -194,7 +191,16 @@ class Item(_Model):
     attributes: Attributes | None = None
 
 
-class ItemPatchFields(_Model):
+class Item(_ItemFields):
+    """An item's fields. An optional field left out is kept as Tweakwise has it; `null` clears it."""
+
+    id: ItemId
+    name: Name
+    price: Price
+    stock: Stock
+
+
+class ItemPatchFields(_ItemFields):
     """Some of an item's fields: `id` and at least one other, each with Item's own rules. Left out: kept as
     Tweakwise has it; `null` (optional fields only): cleared."""
 
@@ -202,12 +208,6 @@ class ItemPatchFields(_Model):
     name: Name = None  # type: ignore[assignment]  # optional here, never null: an item always has one
     price: Price = None  # type: ignore[assignment]
     stock: Stock = None  # type: ignore[assignment]
-    brand: Brand | None = None
-    groupCode: GroupCode | None = None
-    image: Url | None = None
-    url: Url | None = None
-    categories: list[CategoryRef] | None = None
-    attributes: Attributes | None = None
 
     @model_validator(mode="after")
     def _some_field(self) -> ItemPatchFields:
