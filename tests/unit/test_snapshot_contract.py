@@ -13,7 +13,8 @@ from tweakwise.snapshot_contract import INPUTS, OUTPUTS, Action, action_of
 from tweakwise.snapshot_guard import GuardInput, shrink_guard
 from tweakwise_local.template import load_template, state_machine_definition
 
-DEFINITION = state_machine_definition(load_template(), "SnapshotStateMachine")
+TEMPLATE = load_template()
+DEFINITION = state_machine_definition(TEMPLATE, "SnapshotStateMachine")
 FUNCTION = "${SnapshotFunctionArn}"
 
 
@@ -171,8 +172,7 @@ def test_a_change_is_stale_only_when_a_newer_one_was_recorded():
 def test_the_snapshot_lock_lasts_exactly_as_long_as_an_execution_may():
     from tweakwise.settings import SnapshotSettings
 
-    template = load_template()
-    variables = template["Resources"]["CatalogSnapshotFunction"]["Properties"]["Environment"]["Variables"]
+    variables = TEMPLATE["Resources"]["CatalogSnapshotFunction"]["Properties"]["Environment"]["Variables"]
     timeout = DEFINITION["TimeoutSeconds"]
     # Shorter, and a second execution could take over the lock of one still running; longer, and a
     # crashed execution would block every upload for longer than any execution lasts.

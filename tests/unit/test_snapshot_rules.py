@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import json
@@ -125,13 +126,19 @@ SCHEMA_CASES = {
 }
 
 
+@functools.cache
+def _line_validator() -> jsonschema.Draft202012Validator:
+    """The schema file's validator, checked once: one per case would take most of this file's time."""
+    schema = json.loads((ROOT / "docs" / "snapshot-line.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
 @pytest.mark.parametrize("case", SCHEMA_CASES)
 def test_the_schema_and_the_models_agree_line_by_line(case):
     """Any standard JSON Schema validator gives a line the verdict the bundle gives it."""
     line, valid = SCHEMA_CASES[case]
-    schema = json.loads((ROOT / "docs" / "snapshot-line.schema.json").read_text())
-    jsonschema.Draft202012Validator.check_schema(schema)
-    by_schema = jsonschema.Draft202012Validator(schema).is_valid(line)
+    by_schema = _line_validator().is_valid(line)
     by_models = _check([line], 100)[0].invalid == 0
     assert (by_schema, by_models) == (valid, valid)
 

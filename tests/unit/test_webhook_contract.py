@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
@@ -78,6 +79,13 @@ def _upsert(**item) -> dict:
     return _event("item.upsert", item={"id": "A", "name": "N", "price": 1, "stock": 1, **item})
 
 
+@functools.cache
+def _event_validator():
+    from openapi_schema_validator import OAS30Validator
+
+    return OAS30Validator({"components": SPEC["components"], "$ref": "#/components/schemas/Event"})
+
+
 def _patch(**item) -> dict:
     return _event("item.patch", item={"id": "A", **item})
 
@@ -121,12 +129,11 @@ DATES = [
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_document_and_the_models_accept_and_refuse_the_same_values(case):
-    from openapi_schema_validator import OAS30Validator
     from pydantic import ValidationError
 
     from tweakwise.catalog import EVENT_ADAPTER
 
-    validator = OAS30Validator({"components": SPEC["components"], "$ref": "#/components/schemas/Event"})
+    validator = _event_validator()
     numeric = ("price", "stock", "rank", "category id", "patch stock", "patch price")
     values = NUMBERS if case in numeric else PROBES
     if case == "occurredAt":
@@ -172,12 +179,11 @@ NULLS = {
 
 @pytest.mark.parametrize("case", sorted(NULLS))
 def test_the_document_and_the_models_agree_on_null_and_on_a_patch_of_nothing(case):
-    from openapi_schema_validator import OAS30Validator
     from pydantic import ValidationError
 
     from tweakwise.catalog import EVENT_ADAPTER
 
-    validator = OAS30Validator({"components": SPEC["components"], "$ref": "#/components/schemas/Event"})
+    validator = _event_validator()
     try:
         EVENT_ADAPTER.validate_python(NULLS[case])
         coded = True
