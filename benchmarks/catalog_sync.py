@@ -7,8 +7,11 @@
    handler; Tweakwise is the sandbox (another process: this one) answering after 50 ms over HTTP/1.1
    keep-alive; DynamoDB a stand-in in the worker's process answering after 5 ms as in-region DynamoDB
    does; Secrets Manager a moto server. The first (cold) invocation is left out of the rate.
-2. Webhook handler cost, warm, signature check included: per event for a 1-event request and for a
-   100-event request, with SQS replaced by a no-op client so only this bundle's code is measured.
+2. 10,000 upserts and then 10,000 stock patches of the same items through webhook, queue and worker
+   (benchmarks/pipeline.py).
+3. Webhook handler cost, warm, signature check included: per event for a 1-event request and for a
+   100-event request, with SQS replaced by a no-op client so only this bundle's code is measured; then a
+   100-event request against an SQS stand-in at 5 and 15 ms, its calls one after another and at once.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks import pipeline
 from benchmarks.shared import BENCH_ENV, write_sections
 from scripts.lambda_like import MB_PER_VCPU, Tree, cpu_share, local_aws_and_tweakwise
 
@@ -36,6 +40,8 @@ LATENCY = 0.05
 DYNAMODB_LATENCY = 0.005
 WORKER = "CatalogWorkerFunction"
 TARGET = 8.0  # concurrent at least this many times the sequential baseline, one CPU
+WEBHOOK_TARGET = 5.0  # a 100-event request's latency, at once against one after another
+SQS_LATENCIES = (0.005, 0.015)  # in-region SQS, and a slow moment of it
 
 
 def _batches(run: str, items: int, patch: bool = False) -> list[dict]:
@@ -58,9 +64,9 @@ def _batches(run: str, items: int, patch: bool = False) -> list[dict]:
     return [sqs_event(messages[i : i + BATCH]) for i in range(0, items, BATCH)]
 
 
-def worker_throughput(root: Path) -> tuple[list[dict], str, int]:
-    """Each run: (label, WORKER_CONCURRENCY, memory MB or None for one whole CPU, extra env, items)."""
-    tree = Tree(root).make()
+def worker_throughput(tree: Tree) -> tuple[list[dict], str, int, list[dict]]:
+    """Each run: (label, WORKER_CONCURRENCY, memory MB or None for one whole CPU, extra env, items). Then
+    the 10,000 changes through webhook, queue and worker (benchmarks/pipeline.py)."""
     memory = tree.memory(WORKER)
     runs = [
         ("sequential", 1, None, {}, SEQUENTIAL_ITEMS),
@@ -110,19 +116,25 @@ def worker_throughput(root: Path) -> tuple[list[dict], str, int]:
             )
             if share is not None:
                 how = run["cpu_limit"]
-    return results, how, memory
+        through = pipeline.run(tree, resolver, tweakwise, local, LATENCY)
+    return results, how, memory, through
 
 
-def webhook_cost() -> dict[str, float]:
+def webhook_cost() -> tuple[dict[str, float], list[dict]]:
+    """The handler's own cost (SQS a no-op), then a 100-event request against an SQS stand-in answering
+    after 5 and 15 ms: its SendMessageBatch calls one after another (SEND_CONCURRENCY 1, the path before
+    lanes) and at once, alternated in one run."""
     from moto import mock_aws
 
-    from tweakwise_local.invocations import LambdaContext, api_event, load_handler, signed_headers
+    from scripts.standins import SQSStandIn
+    from tweakwise import queueing
+    from tweakwise_local.invocations import LambdaContext, load_handler
 
     class NoOpSqs:
         def send_message_batch(self, **_kwargs):
             return {"Successful": []}
 
-    results = {}
+    results, sends = {}, []
     with mock_aws():
         import boto3
 
@@ -131,28 +143,11 @@ def webhook_cost() -> dict[str, float]:
         )
         os.environ["CATALOG_QUEUE_URL"] = "https://sqs.eu-west-1.amazonaws.com/123456789012/bench.fifo"
         handler = load_handler("catalog_webhook")
-        handler.sqs = NoOpSqs()
-        for size in (1, 100):
-            events = [
-                {
-                    "id": f"e{i}",
-                    "type": "item.upsert",
-                    "occurredAt": "2026-11-28T07:00:00Z",
-                    "item": {
-                        "id": f"SKU-{i}",
-                        "name": "Trail runner",
-                        "price": 89.95,
-                        "stock": 3,
-                        "categories": [100, "shoes"],
-                        "attributes": {"color": "blue", "sizes": ["41", "42"]},
-                    },
-                }
-                for i in range(size)
-            ]
-            raw = json.dumps({"events": events}).encode()
-            request = api_event(raw, {**signed_headers(raw, "b" * 32)})
+        requests = {size: _webhook_request(size) for size in (1, 100)}
+
+        def call(request: dict, rounds: int) -> float:
+            """The median of 5 samples of `rounds` calls, in microseconds per call."""
             handler.lambda_handler(request, LambdaContext())  # warm: secret cached, code loaded
-            rounds = 2000 if size == 1 else 100
             samples = []
             for _ in range(5):
                 started = time.perf_counter()
@@ -160,10 +155,53 @@ def webhook_cost() -> dict[str, float]:
                     answer = handler.lambda_handler(request, LambdaContext())
                 samples.append((time.perf_counter() - started) / rounds)
                 assert answer["statusCode"] == 202, answer
-            request_us = statistics.median(samples) * 1e6
+            return statistics.median(samples) * 1e6
+
+        handler.sqs = NoOpSqs()
+        for size, request in requests.items():
+            request_us = call(request, 2000 if size == 1 else 100)
             results[f"{size}-event request, per request (us)"] = request_us
             results[f"{size}-event request, per event (us)"] = request_us / size
-    return results
+        for latency in SQS_LATENCIES:
+            handler.sqs = stand_in = SQSStandIn(latency)
+            timed: dict[int, list[float]] = {1: [], queueing.SEND_CONCURRENCY: []}
+            for _ in range(3):  # alternated, so both see the same machine
+                for concurrency in list(timed):
+                    queueing.SEND_CONCURRENCY = concurrency
+                    timed[concurrency].append(call(requests[100], 10) / 1000)
+            queueing.SEND_CONCURRENCY = max(timed)
+            before = stand_in.calls
+            handler.lambda_handler(requests[100], LambdaContext())
+            calls = stand_in.calls - before
+            sequential, concurrent = (statistics.median(timed[c]) for c in sorted(timed))
+            sends.append(
+                {"latency_ms": latency * 1000, "sequential_ms": sequential, "concurrent_ms": concurrent,
+                 "calls": calls}
+            )  # fmt: skip
+    return results, sends
+
+
+def _webhook_request(size: int) -> dict:
+    from tweakwise_local.invocations import api_event, signed_headers
+
+    events = [
+        {
+            "id": f"e{i}",
+            "type": "item.upsert",
+            "occurredAt": "2026-11-28T07:00:00Z",
+            "item": {
+                "id": f"SKU-{i}",
+                "name": "Trail runner",
+                "price": 89.95,
+                "stock": 3,
+                "categories": [100, "shoes"],
+                "attributes": {"color": "blue", "sizes": ["41", "42"]},
+            },
+        }
+        for i in range(size)
+    ]
+    raw = json.dumps({"events": events}).encode()
+    return api_event(raw, {**signed_headers(raw, "b" * 32)})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose worker is measured")
     args = parser.parse_args(argv)
     os.environ.update({**BENCH_ENV, "WEBHOOK_SECRET_ID": "bench/webhook"})
-    runs, how, memory = worker_throughput(args.root)
+    runs, how, memory, through = worker_throughput(Tree(args.root).make())
     with contextlib.redirect_stdout(io.StringIO()):  # the handlers' EMF metric lines
-        costs = webhook_cost()
+        costs, sends = webhook_cost()
     base = runs[0]["items_per_s"]
     ratio = runs[1]["items_per_s"] / base
     lines = [
@@ -218,16 +256,31 @@ def main(argv: list[str] | None = None) -> int:
         "of new items (one POST each); stock patches change existing items (one PATCH each, `Stock` alone): "
         f"{runs[-1]['items_per_s'] / runs[1]['items_per_s']:.2f}x the upserts' rate on one CPU.",
         "",
-        "## Webhook handler cost (warm, signature check and schema validation included, SQS excluded)",
+        "## Webhook handler cost (warm, signature check and schema validation included)",
         "",
         "| measure | microseconds |",
         "|---|---|",
         *[f"| {name} | {value:,.0f} |" for name, value in costs.items()],
         "",
+        "A 100-event request (100 items) against an SQS stand-in answering each SendMessageBatch after a "
+        "fixed latency, warm, medians of 3 alternated rounds: its calls one after another (the path before "
+        "lanes) and at once (lanes that share no message group; a group's calls stay in order).",
+        "",
+        "| SQS latency | SendMessageBatch calls | one after another, ms | at once, ms | x lower latency |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {r['latency_ms']:.0f} ms | {r['calls']} | {r['sequential_ms']:.1f} | "
+            f"{r['concurrent_ms']:.1f} | **{r['sequential_ms'] / r['concurrent_ms']:.1f}x** |"
+            for r in sends
+        ],
+        "",
+        *pipeline.section(through, LATENCY),
     ]
-    write_sections(["Worker throughput", "Webhook handler cost"], "\n".join(lines))
+    write_sections(["Worker throughput", "Webhook handler cost", "Stock patches through"], "\n".join(lines))
     print("\n".join(lines))
-    return 0 if ratio >= TARGET else 1
+    one_request = all(run["requests_per_change"] == 1.0 for run in through)
+    lanes = all(r["sequential_ms"] / r["concurrent_ms"] >= WEBHOOK_TARGET for r in sends)
+    return 0 if ratio >= TARGET and one_request and lanes else 1
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ measure moto).
 4. 10 % removed: the shrink guard stops it, 0 deletes.
 5. Validation of a 1,000,000-line snapshot (gzip, streamed from disk): lines per second and peak memory,
    beside 100,000 lines (flat memory: the same peak).
+6. The first load again with OLD_PATH's layer, in a process of its own: the old verbs' writes and items/s.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ VALIDATION_LINES = tuple(
 )
 PATCH_LINES = int(os.environ.get("BENCH_PATCH_LINES", "100000"))  # a stock feed's validation
 BUCKET = "bench-snapshots"
+OLD_PATH = "163a79b"  # the last commit before field patches: a new item was PATCH, 404, then POST
 
 
 def _env() -> None:
@@ -92,7 +94,7 @@ class Bench:
         found = jobs[0].validate({"action": "validate", "input": _event(key, allow), "execution": execution})
         assert not found["refused"], found["refused"]
         step = {"snapshot": found["snapshot"], "run": found["run"], "takenAt": found["takenAt"]}
-        batch_step = {**step, "scope": found["scope"]}
+        batch_step = {**step, "scope": found.get("scope", "whole")}  # .get: OLD_PATH's layer has none
         jobs[0].categories({"action": "categories", **step})
         items = json.loads(self.s3.get_object(Bucket=BUCKET, Key=found["itemsKey"])["Body"].read())[:limit]
         self._map(
@@ -148,7 +150,7 @@ class Bench:
             list(pool.map(one, batches))
 
 
-def sync_runs() -> dict[str, Any]:
+def sync_runs(first_load_only: bool = False) -> dict[str, Any]:
     from moto import mock_aws
 
     from tweakwise_local import generate
@@ -156,9 +158,10 @@ def sync_runs() -> dict[str, Any]:
 
     work = ROOT / "build" / "bench"
     first = generate.write(work / "catalog.jsonl.gz", ITEMS)
-    changed = generate.write(work / "changed.jsonl.gz", ITEMS, change=1, remove=0.5)
-    shrunk = generate.write(work / "shrunk.jsonl.gz", ITEMS, remove=10)
-    stock = generate.write(work / "stock.jsonl.gz", ITEMS, stock=True)
+    if not first_load_only:
+        changed = generate.write(work / "changed.jsonl.gz", ITEMS, change=1, remove=0.5)
+        shrunk = generate.write(work / "shrunk.jsonl.gz", ITEMS, remove=10)
+        stock = generate.write(work / "stock.jsonl.gz", ITEMS, stock=True)
     results: dict[str, Any] = {}
     with mock_aws():
         import boto3
@@ -175,20 +178,16 @@ def sync_runs() -> dict[str, Any]:
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )
         sandbox.latency = LATENCY
-        # the sequential baseline first, on a Tweakwise and ledger of its own
+        if not first_load_only:  # the sequential baseline first, on a Tweakwise and ledger of its own
+            bench = Bench(sandbox, DynamoDBStandIn(DYNAMODB_LATENCY))
+            _, seconds, _, count = bench.apply(first, 1, 1, limit=SEQUENTIAL_ITEMS)
+            results["sequential"] = count / seconds
+            sandbox.items.clear()
+            sandbox.categories.clear()
         bench = Bench(sandbox, DynamoDBStandIn(DYNAMODB_LATENCY))
-        _, seconds, _, count = bench.apply(first, 1, 1, limit=SEQUENTIAL_ITEMS)
-        results["sequential"] = count / seconds
-        sandbox.items.clear()
-        sandbox.categories.clear()
-        bench = Bench(sandbox, DynamoDBStandIn(DYNAMODB_LATENCY))
-        runs = (
-            ("first", first),
-            ("again", first),
-            ("changed", changed),
-            ("shrunk", shrunk),
-            ("stock", stock),
-        )
+        runs = [("first", first)]
+        if not first_load_only:
+            runs += [("again", first), ("changed", changed), ("shrunk", shrunk), ("stock", stock)]
         for name, path in runs:
             before = len(sandbox.requests)
             report, seconds, writes, count = bench.apply(path, MAP_CONCURRENCY, BATCH_CONCURRENCY)
@@ -205,6 +204,32 @@ def sync_runs() -> dict[str, Any]:
             }
         sandbox.stop()
     return results
+
+
+def old_path_first_load() -> dict[str, Any]:
+    """The first load with OLD_PATH's layer (a new item: PATCH, 404, then POST), in a process of its own
+    running this harness: the old path's items/s and writes in the same run as the new one's."""
+    import tarfile
+
+    old = ROOT / "build" / "bench" / f"layer-{OLD_PATH}"
+    if not old.exists():
+        archive = subprocess.run(  # noqa: S603
+            ["git", "-C", str(ROOT), "archive", OLD_PATH, "layers/tweakwise/tweakwise"],  # noqa: S607
+            capture_output=True,
+            check=True,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(old, filter="data")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(old / "layers" / "tweakwise"), str(ROOT)])}
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.snapshot_sync", "--first-load"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+    return json.loads(run.stdout.splitlines()[-1])
 
 
 def _bytes_per_write(requests: list) -> float:
@@ -252,7 +277,9 @@ def _row(*cells: Any) -> str:
 
 
 def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
-    first, again, changed, shrunk, stock = (sync[k] for k in ("first", "again", "changed", "shrunk", "stock"))
+    first, again, changed, shrunk, stock, old = (
+        sync[k] for k in ("first", "again", "changed", "shrunk", "stock", "old")
+    )
     updated, kept = changed["report"]["items"]["updated"], changed["report"]["items"]["unchanged"]
     where = f"{os.cpu_count()} cores ({platform.machine()})"
     lines = [
@@ -270,6 +297,11 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
         _row(
             "first load", f"{ITEMS:,}", f"{first['seconds']:.1f} s", f"{first['items_per_second']:.0f}",
             f"{first['writes']:,}", f"{first['posts']:,} POST (new: one each), {first['patches']:,} PATCH",
+        ),
+        _row(
+            f"first load, the old path ({OLD_PATH}'s layer, its own process)", f"{ITEMS:,}", "",
+            f"{old['items_per_second']:.0f}", f"{old['writes']:,}",
+            f"{old['posts']:,} POST, {old['patches']:,} PATCH (a new item: PATCH, 404, then POST)",
         ),
         _row(
             f"sequential apply (1 slot, 1 thread), first {SEQUENTIAL_ITEMS} items", SEQUENTIAL_ITEMS, "",
@@ -298,7 +330,9 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
             f"{first['bytes_per_write']:.0f}), {stock['deletes']} DELETE",
         ),
         "",
-        f"First load: **{first['items_per_second'] / sync['sequential']:.1f}x** the sequential apply. "
+        f"First load: **{first['items_per_second'] / sync['sequential']:.1f}x** the sequential apply, "
+        f"**{first['items_per_second'] / old['items_per_second']:.2f}x** the old path's items/s with "
+        f"{first['writes'] / old['writes']:.2f}x its writes. "
         "It is CPU-bound here (two cores for the sandbox, the 80 request threads and pydantic); in AWS each "
         "Map slot is its own Lambda container.",
         f'Guard message: "{shrunk["report"]["reason"]}".',
@@ -337,8 +371,14 @@ def _event(key: str, allow: bool) -> dict:
 
 def main() -> int:
     _env()
+    if sys.argv[1:] == ["--first-load"]:  # old_path_first_load's process: one JSON line
+        with contextlib.redirect_stdout(io.StringIO()):
+            first = sync_runs(first_load_only=True)["first"]
+        print(json.dumps({k: first[k] for k in ("items_per_second", "writes", "patches", "posts")}))
+        return 0
     with contextlib.redirect_stdout(io.StringIO()):
         sync = sync_runs()
+    sync["old"] = old_path_first_load()
     validation = validation_runs()
     text = "\n".join(section(sync, validation))
     write_sections(["Whole-catalog snapshots"], text)

@@ -5,8 +5,10 @@ runs where only the function, the layer and the runtime's boto3 are importable.
     python3.13 lambda_driver.py REQUEST.json
 
 REQUEST: {"events": [...], "out": "result.json", "timeout": 60, "memory": 256,
-          "dynamodb_latency": null | seconds (the benchmarks' in-region DynamoDB stand-in)}
-The result file gets {"init_ms", "invocations_ms": [...], "results": [...]}: init is the handler module's
+          "dynamodb_latency": null | seconds (the benchmarks' in-region DynamoDB stand-in),
+          "sqs_latency": null | seconds (an SQS stand-in in place of the handler's `sqs` client)}
+The result file gets {"init_ms", "invocations_ms": [...], "results": [...], "queued": [messages sent to the
+SQS stand-in, as received messages]}: init is the handler module's
 import (what Lambda's INIT phase runs), then each event is one invocation, the first one cold.
 """
 
@@ -46,6 +48,11 @@ def main() -> int:
         from standins import DynamoDBStandIn  # beside this script
 
         app.state.dynamodb = app.ledger.dynamodb = DynamoDBStandIn(request["dynamodb_latency"])
+    queue = None
+    if request.get("sqs_latency") is not None:
+        from standins import SQSStandIn
+
+        queue = app.sqs = SQSStandIn(request["sqs_latency"])
     name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
     timings, results = [], []
     for event in request["events"]:
@@ -56,7 +63,12 @@ def main() -> int:
         results.append(app.lambda_handler(event, context))
         timings.append((time.perf_counter() - began) * 1000)
     with open(request["out"], "w", encoding="utf-8") as file:
-        json.dump({"init_ms": init_ms, "invocations_ms": timings, "results": results}, file, default=str)
+        queued = queue.sent if queue else []
+        json.dump(
+            {"init_ms": init_ms, "invocations_ms": timings, "results": results, "queued": queued},
+            file,
+            default=str,
+        )
     return 0
 
 

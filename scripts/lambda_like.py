@@ -188,8 +188,10 @@ class Tree:
         logical: str,
         events: list[dict],
         env: dict[str, str],
+        *,
         cpu_share: float | None = None,
         dynamodb_latency: float | None = None,
+        sqs_latency: float | None = None,
     ) -> dict[str, Any]:
         """Init + the events, one invocation each, in a fresh process (optionally at a CPU share)."""
         with tempfile.TemporaryDirectory() as scratch:
@@ -203,6 +205,7 @@ class Tree:
                         "memory": self.memory(logical),
                         "timeout": float(function_setting(self.template, logical, "Timeout", 3)),
                         "dynamodb_latency": dynamodb_latency,
+                        "sqs_latency": sqs_latency,
                     }
                 )
             )

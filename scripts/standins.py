@@ -133,3 +133,37 @@ class DynamoDBStandIn:
                     yield {"Items": items[start : start + 1000]}
 
         return Pages()
+
+
+class SQSStandIn:
+    """SendMessageBatch answered after `latency`, as in-region SQS does, keeping what was sent in order as
+    received messages (what the webhook's benchmarks hand on to the worker). moto's FIFO queue recomputes
+    its attributes over every message it holds on each send: its cost grows with the queue, not with us."""
+
+    def __init__(self, latency: float):
+        self.latency = latency
+        self.lock = threading.Lock()
+        self.sent: list[dict] = []
+        self.calls = 0
+
+    def send_message_batch(self, QueueUrl, Entries):
+        time.sleep(self.latency)
+        successful = []
+        with self.lock:
+            self.calls += 1
+            for entry in Entries:
+                message_id = f"standin-{len(self.sent)}"
+                self.sent.append(
+                    {
+                        "MessageId": message_id,
+                        "Body": entry["MessageBody"],
+                        "Attributes": {
+                            "MessageGroupId": entry.get("MessageGroupId", ""),
+                            "MessageDeduplicationId": entry.get("MessageDeduplicationId", ""),
+                            "SentTimestamp": str(int(time.time() * 1000)),
+                        },
+                        "MessageAttributes": entry.get("MessageAttributes", {}),
+                    }
+                )
+                successful.append({"Id": entry["Id"], "MessageId": message_id})
+        return {"Successful": successful, "Failed": []}
