@@ -1,22 +1,25 @@
 """Catalog events as SQS FIFO messages: one message group per entity (its changes apply in order), a
-deduplication id per event (a sender's retry is dropped), and SendMessageBatch calls within SQS's limits.
+deduplication id per event (a sender's retry is dropped), and SendMessageBatch calls within SQS's limits,
+made at once where they share no message group (`lanes`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
-    QueueError,
-)
+from .errors import QueueError
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef as Entry
 
 SQS_BATCH = 10
+SEND_CONCURRENCY = 10  # calls in flight at once: a 100-event request's ten (boto3's pool holds ten)
+_POOL: list[ThreadPoolExecutor] = []  # made on the first request that needs it, reused while warm
 
 
 # SQS's limit for one message and for one SendMessageBatch call, whichever region and quota.
@@ -82,15 +85,66 @@ def batches(entries: Sequence[Entry]) -> list[list[Entry]]:
     return chunks
 
 
-def enqueue(sqs: SQSClient, queue_url: str, entries: Sequence[Entry]) -> None:
-    """Send every entry, in order. Raises QueueError if any is not accepted."""
+def lanes(entries: Sequence[Entry]) -> list[list[list[Entry]]]:
+    """The SendMessageBatch calls for `entries`, in lanes that share no message group: a lane's calls are
+    made one after another (SQS FIFO keeps a group's order across calls only when they are made in
+    order), lanes at once. A group that fits one call shares it with others, whole and in order; a group
+    that needs more calls is a lane of its own."""
+    groups: dict[str, list[Entry]] = {}
+    for entry in entries:
+        groups.setdefault(entry["MessageGroupId"], []).append(entry)
+    found: list[list[list[Entry]]] = []
+    packed: list[list[Entry]] = []
+    room = 0
+    for group in groups.values():
+        calls = batches(group)
+        if len(calls) > 1:
+            found.append(calls)
+            continue
+        size = sum(map(_size, group))
+        if packed and len(packed[-1]) + len(group) <= SQS_BATCH and room >= size:
+            packed[-1] += group
+            room -= size
+        else:
+            packed.append(list(group))
+            room = MAX_MESSAGE_BYTES - size
+    return [[call] for call in packed] + found
+
+
+def _send_lane(sqs: SQSClient, queue_url: str, calls: list[list[Entry]]) -> QueueError | None:
+    """A lane's calls in order, up to the first that fails (what comes after it in its groups waits for
+    the sender's retry, so it cannot overtake it)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    for chunk in batches(entries):
+    for chunk in calls:
         try:
             answer = sqs.send_message_batch(QueueUrl=queue_url, Entries=chunk)
         except (BotoCoreError, ClientError) as exc:
-            raise QueueError(f"SQS send_message_batch failed: {type(exc).__name__}") from exc
+            return QueueError(f"SQS send_message_batch failed: {type(exc).__name__}")
         if answer.get("Failed"):
             codes = sorted({f["Code"] for f in answer["Failed"]})
-            raise QueueError(f"SQS refused {len(answer['Failed'])} messages ({', '.join(codes)})")
+            return QueueError(f"SQS refused {len(answer['Failed'])} messages ({', '.join(codes)})")
+    return None
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=SEND_CONCURRENCY, thread_name_prefix="sqs-send"))
+    return _POOL[0]
+
+
+def enqueue(sqs: SQSClient, queue_url: str, entries: Sequence[Entry]) -> None:
+    """Send every entry, each message group in order, the lanes at once. Raises QueueError if any is not
+    accepted (after every lane has ended: a failed lane stops, the others are sent)."""
+    found = lanes(entries)
+    if len(found) == 1 or SEND_CONCURRENCY == 1:
+        errors = [_send_lane(sqs, queue_url, calls) for calls in found]
+    else:
+        futures = [
+            _pool().submit(contextvars.copy_context().run, _send_lane, sqs, queue_url, calls)
+            for calls in found
+        ]
+        errors = [future.result() for future in futures]
+    failed = [error for error in errors if error is not None]
+    if failed:
+        raise failed[0]
