@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from tweakwise.client import TweakwiseClient
 from tweakwise.fifo import ConcurrentFifoProcessor  # before pydantic loads: see tweakwise/fifo.py
@@ -32,11 +31,11 @@ client = TweakwiseClient.from_env(tracer, pool_size=settings.concurrency)
 dynamodb = boto3.client("dynamodb")
 state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
 ledger = Ledger(dynamodb, settings.ledger_table)  # what a snapshot compares with: one apply path writes it
+mark = PublishMark(state)  # for publish after sync: started with the batch's first write
+sync = CatalogSync(client, state, ledger, on_send=mark.sending)
 # The SQS client is made only when an event is dead-lettered.
-sync = CatalogSync(client, state, ledger)
 worker = QueueWorker(sync, lambda: boto3.client("sqs"), settings.dead_letter_queue_url)
 processor = ConcurrentFifoProcessor(max_workers=settings.concurrency)
-mark = PublishMark(state)  # for publish after sync
 METRIC_NAMES = {  # each outcome's metric; created, updated and deleted are all applied
     "EventsApplied": (Outcome.CREATED, Outcome.UPDATED, Outcome.DELETED),
     "EventsUnchanged": (Outcome.UNCHANGED,),
@@ -46,20 +45,13 @@ METRIC_NAMES = {  # each outcome's metric; created, updated and deleted are all 
 }
 
 
-def apply(record: SQSRecord) -> Outcome:
-    outcome = worker.apply_record(record)
-    if outcome.applied:
-        mark.applied()
-    return outcome
-
-
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
     client.set_deadline(context)
     mark.begin(until=time.time() + context.get_remaining_time_in_millis() / 1000)
-    with processor(records=event["Records"], handler=apply, lambda_context=context):
+    with processor(records=event["Records"], handler=worker.apply_record, lambda_context=context):
         results = processor.process()
     outcomes = Counter(result for status, result, _record in results if status == "success")
     response = processor.response()

@@ -537,11 +537,29 @@ def test_the_publish_mark_is_written_while_the_batch_still_runs(catalog_aws, twe
     assert started + 29 < worker.state.publish_marks().changed_at <= time.time() + 30
 
 
+def test_the_publish_mark_is_written_while_the_first_write_is_on_its_way(catalog_aws, tweakwise, monkeypatch):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A")
+    marks_during_the_request = []
+
+    def slow(_request):
+        time.sleep(0.3)
+        marks_during_the_request.append(worker.state.publish_marks().changed_at)
+        return Response("{}", content_type="application/json")
+
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_handler(slow)
+    response = worker.lambda_handler(_records(_upsert("a", "A")), LambdaContext(timeout=30.0))
+    assert response == {"batchItemFailures": []}
+    assert marks_during_the_request[0] > 0  # not waited for after the batch's only request
+
+
 def test_nothing_applied_writes_no_publish_mark(worker, sandbox):
     worker.lambda_handler(_records(_upsert("new", "A", at="2026-01-02T00:00:00Z")), LambdaContext())
     changed_at = worker.state.publish_marks().changed_at
     worker.lambda_handler(_records(_upsert("old", "A", at="2026-01-01T00:00:00Z")), LambdaContext())
     assert worker.state.publish_marks().changed_at == changed_at  # the stale event changed nothing
+    worker.lambda_handler(_records(_upsert("again", "A", at="2026-01-03T00:00:00Z")), LambdaContext())
+    assert worker.state.publish_marks().changed_at == changed_at  # the same fields again: nothing sent
 
 
 def test_the_sqs_client_is_made_only_when_an_event_is_dead_lettered(catalog_aws, tweakwise, monkeypatch):

@@ -289,9 +289,12 @@ class SyncState:
 
 class PublishMark:
     """The worker's mark for publish after sync: written once per batch, as soon as the batch's first
-    change is applied, on a thread of its own so the write overlaps the rest of the batch. The mark
-    carries the batch's deadline, not the time of the write: a publish that starts while the batch's
-    later changes are still being applied is followed by another one. Reused across invocations."""
+    write to Tweakwise starts, on a thread of its own so the mark's write overlaps that request and the
+    rest of the batch instead of following them. (Not at the batch's start: a batch that sends nothing,
+    all unchanged or stale, must not cause a publish; a write that then fails costs one publish.) The
+    mark carries the batch's deadline, not the time of the write: a publish that starts while the
+    batch's later changes are still being applied is followed by another one. Reused across
+    invocations."""
 
     def __init__(self, state: SyncState):
         self.state = state
@@ -305,8 +308,8 @@ class PublishMark:
         with self._lock:
             self._future, self._until = None, until
 
-    def applied(self) -> None:
-        """A change of the batch was applied: the first call starts the write."""
+    def sending(self) -> None:
+        """A write of the batch goes to Tweakwise: the first call starts the mark's write."""
         with self._lock:
             if self._future is None:
                 if self._pool is None:

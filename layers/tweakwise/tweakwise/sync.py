@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -77,10 +78,19 @@ class CatalogSync:
     """The one apply path: webhook events (from the queue) and snapshot lines go through `prepare` and
     `apply_change`, so both map, guard, diff and record the same way."""
 
-    def __init__(self, client: TweakwiseClient, state: SyncState, ledger: Ledger | None = None):
+    def __init__(
+        self,
+        client: TweakwiseClient,
+        state: SyncState,
+        ledger: Ledger | None = None,
+        on_send: Callable[[], None] | None = None,
+    ):
+        """`on_send`: called just before each write goes to Tweakwise (the worker starts its publish mark
+        there, so the mark's write overlaps the request instead of following it)."""
         self.client = client
         self.state = state
         self.ledger = ledger
+        self.on_send = on_send
         self.categories = CategoryRefs(client)
 
     def prepare(self, event: Any) -> Change:
@@ -119,10 +129,12 @@ class CatalogSync:
     ) -> Outcome:
         """Send under the lease; on failure release it (kept a while when Tweakwise may still apply it)."""
         try:
+            if change.body is not None and not sending:
+                return Outcome.UNCHANGED
+            if self.on_send is not None:
+                self.on_send()
             if change.body is None:
                 return self._delete(change.event)
-            if not sending:
-                return Outcome.UNCHANGED
             return self._write(change, entry, sending)
         except (RequestTimeoutError, ConnectionFailedError):
             # Tweakwise may still apply a request it did not answer: the entity stays held a while longer.
