@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tweakwise.catalog import SNAPSHOT_LINE_ADAPTER
+from tweakwise.snapshot_models import SNAPSHOT_LINE_ADAPTER
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "docs" / "snapshot-line.schema.json"
 

@@ -108,7 +108,7 @@ def main(api_url: str) -> None:
         )
         print("RESULT", json.dumps(found, default=str))
         step = {"snapshot": found["snapshot"], "run": found["run"], "takenAt": found["takenAt"]}
-        invoke(snapshot, {"Items": [line["item"]], "BatchInput": {"action": "apply", **step}})
+        invoke(snapshot, {"Items": [line], "BatchInput": {"action": "apply", **step}})
         invoke(
             snapshot,
             {

@@ -115,5 +115,5 @@ def test_an_invalid_line_nested_100000_levels_still_holds_its_id():
     raw = [json.dumps(_item("A")).encode(), line]
     out = io.BytesIO()
     result = check_lines(lambda: iter(raw), out, "s", UPLOADED, 100)[0]
-    assert result.invalid == 1 and json.loads(out.getvalue()) == [_item("A")["item"]]
+    assert result.invalid == 1 and json.loads(out.getvalue()) == [_item("A")]
     assert result.held == ["item#SKU-1"] and result.unidentified == 0 and result.keeps_orphans() == ""

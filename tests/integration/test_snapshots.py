@@ -301,7 +301,7 @@ def test_a_failing_batch_is_raised_for_the_map_to_retry_and_the_retry_sends_the_
 
     snapshot = stack.functions["CatalogSnapshotFunction"]
     batch = {
-        "Items": [item(f"SKU-{n}")["item"] for n in range(6)],
+        "Items": [item(f"SKU-{n}") for n in range(6)],
         "BatchInput": {
             "action": "apply",
             "snapshot": "s",

@@ -1,6 +1,6 @@
 """The catalog contract, validated with pydantic models: the webhook's {"events": [...]} with 1 to 100
-events (the same models read them back from the queue in the worker), and the lines of a whole-catalog
-snapshot, which carry the same `Item` and `Category` (one set of rules)."""
+events (the same models read them back from the queue in the worker). A whole-catalog snapshot's lines
+(`snapshot_models`) carry the same `Item` and `Category`: one set of rules."""
 
 from __future__ import annotations
 
@@ -44,7 +44,11 @@ _CONTROL = re.compile("[\u0000-\u001f\u007f-\u009f]")
 _DOT_SEGMENT = re.compile(r"\.{1,2}")
 
 
+# Every character both patterns refuse (controls, surrogates, U+FFFE, U+FFFF) is non-printable, so a
+# printable string (nearly every one: str.isprintable runs in C) needs no regex.
 def _text(value: str) -> str:
+    if value.isprintable():
+        return value
     found = _SQS_REFUSED.search(value)
     if found:
         raise ValueError(f"must not contain the character U+{ord(found.group()):04X}")
@@ -52,6 +56,8 @@ def _text(value: str) -> str:
 
 
 def _line(value: str) -> str:
+    if value.isprintable():
+        return value
     found = _CONTROL.search(value) or _SQS_REFUSED.search(value)
     if found:
         raise ValueError(f"must not contain the control character U+{ord(found.group()):04X}")
@@ -174,12 +180,12 @@ OccurredAt = Annotated[
 ]
 
 
-class _Model(BaseModel):
+class ContractModel(BaseModel):
     # Unknown fields are refused so a misspelt field is a 400, not silently dropped data.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _ItemFields(_Model):
+class _ItemFields(ContractModel):
     """The fields an item has besides its id, name, price and stock: each optional in upserts and patches
     alike (left out: kept as Tweakwise has it; `null`: cleared)."""
 
@@ -216,7 +222,7 @@ class ItemPatchFields(_ItemFields):
         return self
 
 
-class Category(_Model):
+class Category(ContractModel):
     id: CategoryRef
     name: Name
     rank: Int32 | None = None
@@ -224,7 +230,7 @@ class Category(_Model):
     url: Url | None = None
 
 
-class _Event(_Model):
+class _Event(ContractModel):
     id: EventId
     occurredAt: OccurredAt | None = None
 
@@ -278,7 +284,7 @@ CatalogEvent = Annotated[
 ]
 
 
-class WebhookBody(_Model):
+class WebhookBody(ContractModel):
     events: Annotated[list[CatalogEvent], Field(min_length=1, max_length=MAX_EVENTS)]
 
     @field_validator("events")
@@ -295,34 +301,6 @@ class WebhookBody(_Model):
 EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(CatalogEvent)
 
 
-class SnapshotHeader(_Model):
-    """Optional first line of a snapshot: when the export was cut."""
-
-    type: Literal["snapshot"]
-    takenAt: OccurredAt
-    # "patch": every line is an item.patch, and the snapshot deletes nothing (a stock or price feed).
-    scope: Literal["full", "patch"] = "full"
-
-
-class SnapshotCategory(_Model):
-    type: Literal["category"]
-    category: Category
-
-
-class SnapshotItem(_Model):
-    type: Literal["item"]
-    item: Item
-
-
-class SnapshotItemPatch(_Model):
-    type: Literal["item.patch"]
-    item: ItemPatchFields
-
-
-SnapshotLine = Annotated[
-    SnapshotHeader | SnapshotCategory | SnapshotItem | SnapshotItemPatch, Field(discriminator="type")
-]
-SNAPSHOT_LINE_ADAPTER: TypeAdapter[Any] = TypeAdapter(SnapshotLine)
 EVENT_TYPES = ("item.upsert", "item.patch", "item.delete", "category.upsert", "category.delete")
 
 

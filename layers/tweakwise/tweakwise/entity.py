@@ -37,6 +37,11 @@ class EntityKey:
     def item(cls, item_id: str) -> EntityKey:
         return cls("item", item_id)
 
+    @staticmethod
+    def item_text(item_id: str) -> str:
+        """`str(EntityKey.item(item_id))` without the key: what a snapshot's millions of ids need."""
+        return "item#" + item_id
+
     @classmethod
     def category(cls, ref: int | str) -> EntityKey:
         """A category by its Tweakwise id (int) or the shop's key (str)."""

@@ -78,8 +78,10 @@ class BatchApplier:
         ]  # fmt: skip
         return self._apply(events, step, "categories", parallel=False)
 
-    def items(self, items: list[dict[str, Any]], step: BatchInput) -> BatchOutput:
-        """One Distributed Map batch of items, applied `concurrency` at a time."""
+    def items(self, lines: list[dict[str, Any]], step: BatchInput) -> BatchOutput:
+        """One Distributed Map batch of item lines (`{"type": "item", "item": {...}}`, as validation
+        wrote them), applied `concurrency` at a time."""
+        items = [line["item"] for line in lines]
         at, event_id = datetime.fromisoformat(step["takenAt"]), f"snapshot:{step['snapshot']}"
         if step.get("scope") == "patch":  # a patch snapshot's lines: only the fields they name
             events: list[Any] = [

@@ -79,7 +79,7 @@ class BatchInput(RunStep):
 
 
 class Batch(TypedDict):
-    Items: list[Any]
+    Items: list[Any]  # apply: item lines as the snapshot holds them; delete: {"entity": key}
     BatchInput: BatchInput
 
 

@@ -30,7 +30,7 @@ class IdSet:
         self.buckets = [array("Q") for _ in range(256)]
 
     def add(self, entity: str) -> None:
-        value = digest(entity)
+        value = int.from_bytes(hashlib.blake2b(entity.encode(), digest_size=8).digest())  # digest(), inlined
         self.buckets[value & 0xFF].append(value)
 
     def repeated(self) -> set[int]:

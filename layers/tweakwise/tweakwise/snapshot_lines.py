@@ -9,6 +9,7 @@ read from it is held, and a line that names no readable id keeps the snapshot fr
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,17 +17,17 @@ from typing import IO, Any
 
 import pydantic
 
-from .catalog import (
-    Category,
+from .catalog import Category, error_list
+from .entity import EntityKey
+from .errors import SnapshotReadError
+from .snapshot_ids import IdSet, category_key, digest, line_entities
+from .snapshot_models import (
+    SNAPSHOT_LINE_ADAPTER,
     SnapshotCategory,
     SnapshotHeader,
     SnapshotItem,
     SnapshotItemPatch,
-    error_list,
 )
-from .entity import EntityKey
-from .errors import SnapshotReadError
-from .snapshot_ids import IdSet, category_key, digest, line_entities
 from .snapshot_stream import MAX_LINE_BYTES
 
 MAX_REPORTED = 100  # invalid lines shown in a report
@@ -134,12 +135,15 @@ def check_lines(
     run = _Checker(Validation(snapshot, uploaded_at), items_out, uploaded_at, max_line)
     result, number = run.result, 0
     items_out.write(b"[")
+    gc.freeze()  # the objects alive now (modules, schemas) are left out of the collections a line causes
     try:
         for number, raw in enumerate(open_lines(), start=1):
             run.check(number, raw)
     except SnapshotReadError as exc:
         result.refused = f"{exc} after line {number}; nothing was applied"
         result.add_invalid(number + 1, [{"path": "(file)", "error": str(exc)}], [])
+    finally:
+        gc.unfreeze()
     items_out.write(b"]")
     ordered = order_categories(run.categories, result)
     result.categories = len(ordered)
@@ -171,51 +175,67 @@ class _Checker:
     max_line: int
     ids: IdSet = field(default_factory=IdSet)
     categories: list[tuple[int, Category]] = field(default_factory=list)
+    validate_json: Callable[[bytes], Any] = SNAPSHOT_LINE_ADAPTER.validator.validate_json
 
     def invalid(self, number: int, path: str, error: str, raw: bytes) -> None:
         self.result.add_invalid(number, [{"path": path, "error": error}], line_entities(raw))
 
     def check(self, number: int, raw: bytes) -> None:
         result = self.result
-        if not raw.strip():
+        if not raw or raw.isspace():
             return
         result.lines += 1
         if len(raw) > self.max_line:
             error = f"the line is over {self.max_line} bytes (SnapshotMaxLineBytes); it was read past"
             self.invalid(number, "(line)", error, raw)
             return
+        try:  # parsed and checked in one pass, by the adapter's own validator: nearly every line
+            line = self.validate_json(raw)
+        except (pydantic.ValidationError, ValueError, RecursionError):
+            # The line-by-line path, for its errors (and for the encodings json.loads also reads).
+            line = self.check_parsed(number, raw)
+            if line is None:
+                return
+            raw = json.dumps(line.model_dump(mode="json", exclude_unset=True)).encode()
+        kind = type(line)
+        if kind is SnapshotItem or kind is SnapshotItemPatch:
+            if (kind is SnapshotItemPatch) != (result.scope == "patch"):
+                self.invalid(number, "type", _SCOPE_ERRORS[result.scope], raw)
+                return
+            self.ids.add(EntityKey.item_text(line.item.id))
+            # The line as it came (one JSON document): the Distributed Map's item, read again by `apply`.
+            self.items_out.write(b"," + raw if result.items else raw)
+            result.items += 1
+        elif kind is SnapshotCategory:
+            if result.scope == "patch":
+                self.invalid(number, "type", _SCOPE_ERRORS["patch"], raw)
+                return
+            self.ids.add(category_key(line.category.id))
+            if len(self.categories) < MAX_CATEGORIES:
+                self.categories.append((number, line.category))
+        else:
+            self.header(number, line)
+
+    def check_parsed(self, number: int, raw: bytes) -> pydantic.BaseModel | None:
+        """json.loads, then the model its type names: the line, or None when it is invalid (recorded)."""
         try:
             document = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
             self.invalid(number, "(line)", f"not valid JSON: {reason}", raw)
-            return
+            return None
         kind = document.get("type") if isinstance(document, dict) else None
         model = LINE_MODELS.get(kind) if isinstance(kind, str) else None
         if model is None:
             self.invalid(number, "type", "must be one of " + ", ".join(f"'{n}'" for n in LINE_MODELS), raw)
-            return
+            return None
         try:
-            line = model.model_validate(document)
+            return model.model_validate(document)
         except pydantic.ValidationError as exc:
-            result.add_invalid(number, error_list(exc), line_entities(raw))
-            return
+            self.result.add_invalid(number, error_list(exc), line_entities(raw))
         except RecursionError:
             self.invalid(number, "(line)", "nested too deeply", raw)
-            return
-        if isinstance(line, SnapshotHeader):
-            self.header(number, line)
-        elif (result.scope == "patch") != isinstance(line, SnapshotItemPatch):
-            self.invalid(number, "type", _SCOPE_ERRORS[result.scope], raw)
-        elif isinstance(line, SnapshotItem | SnapshotItemPatch):
-            self.ids.add(str(EntityKey.item(line.item.id)))
-            self.items_out.write(b"," if result.items else b"")
-            self.items_out.write(json.dumps(document["item"], separators=(",", ":")).encode())
-            result.items += 1
-        elif isinstance(line, SnapshotCategory):
-            self.ids.add(category_key(line.category.id))
-            if len(self.categories) < MAX_CATEGORIES:
-                self.categories.append((number, line.category))
+        return None
 
     def header(self, number: int, line: SnapshotHeader) -> None:
         if self.result.lines != 1:

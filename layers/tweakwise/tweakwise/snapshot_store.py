@@ -1,7 +1,8 @@
 """The snapshot bucket's work files and reports: the one module that knows their keys.
 
-- `runs/<run>/`: one execution's work files: items.json (the Distributed Map's item reader), ids.bin
-  (the sorted 64-bit digests of every id of the snapshot), categories.json (parents first),
+- `runs/<run>/`: one execution's work files: items.json (the valid item lines as the snapshot holds
+  them, for the Distributed Map's item reader), ids.bin (the sorted 64-bit digests of every id of the
+  snapshot), categories.json (parents first),
   validation.json, orphans.json, and `done/<kind>/<entities>-<digest>.json`: one marker per batch applied.
 - `reports/<snapshot>/<execution name>.json`: one report per execution.
 A run is `<snapshot>/<execution name>`, so a re-run starts clean and never overwrites an earlier report.

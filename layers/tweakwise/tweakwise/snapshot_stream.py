@@ -27,13 +27,17 @@ def read_lines(raw: Any, max_line: int = MAX_LINE_BYTES) -> Iterator[bytes]:
     over = False  # inside a line already yielded as too long
     while chunk := _read(stream):
         parts = chunk.split(b"\n")
+        last = len(parts) - 1
         for index, part in enumerate(parts):
+            if 0 < index < last and len(part) <= max_line:  # a whole line inside the chunk: as it is
+                yield part
+                continue
             if not over:
                 pending += part[: max_line + 1 - len(pending)]
                 if len(pending) > max_line:
                     yield bytes(pending)
                     over = True
-            if index < len(parts) - 1:  # a newline ends the line
+            if index < last:  # a newline ends the line
                 if not over:
                     yield bytes(pending)
                 pending.clear()
