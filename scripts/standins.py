@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 
@@ -29,6 +30,7 @@ class DynamoDBStandIn:
         self.tables: dict[str, dict[str, dict]] = {}
         self.lock = threading.Lock()
         self.calls = 0
+        self.ops: Counter[str] = Counter()  # calls by operation: what the benchmarks count per entity
 
     def _table(self, name: str) -> dict[str, dict]:
         return self.tables.setdefault(name, {})
@@ -64,6 +66,7 @@ class DynamoDBStandIn:
         names, values = kw.get("ExpressionAttributeNames", {}), kw.get("ExpressionAttributeValues", {})
         with self.lock:
             self.calls += 1
+            self.ops["UpdateItem"] += 1
             table = self._table(TableName)
             entity = Key["entity"]["S"]
             item = dict(table.get(entity, {}))
@@ -96,6 +99,7 @@ class DynamoDBStandIn:
         time.sleep(self.latency)
         with self.lock:
             self.calls += 1
+            self.ops["DeleteItem"] += 1
             table = self._table(TableName)
             item = table.get(Key["entity"]["S"], {})
             if not self._holds(
@@ -109,6 +113,7 @@ class DynamoDBStandIn:
         time.sleep(self.latency)
         with self.lock:
             self.calls += 1
+            self.ops["GetItem"] += 1
             item = self._table(TableName).get(Key["entity"]["S"])
         return {"Item": dict(item)} if item else {}
 
@@ -117,6 +122,7 @@ class DynamoDBStandIn:
         [(name, request)] = RequestItems.items()
         with self.lock:
             self.calls += 1
+            self.ops["BatchGetItem"] += 1
             table = self._table(name)
             found = [dict(table[k["entity"]["S"]]) for k in request["Keys"] if k["entity"]["S"] in table]
         return {"Responses": {name: found}}
@@ -130,6 +136,7 @@ class DynamoDBStandIn:
                     items = [dict(i) for i in stand_in._table(TableName).values()]
                 for start in range(0, len(items), 1000):  # ~1 MB pages
                     time.sleep(stand_in.latency)
+                    stand_in.ops["Scan"] += 1
                     yield {"Items": items[start : start + 1000]}
 
         return Pages()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
@@ -144,6 +145,51 @@ def test_the_same_snapshot_again_sends_tweakwise_nothing(stack):
         "missing": 0,
     }
     assert report["categories"]["unchanged"] == 2 and report["deleted"] == 0
+
+
+def _dynamodb_calls(monkeypatch) -> Counter:
+    """(table, operation) of every DynamoDB call of the clients made from now on."""
+    calls: Counter = Counter()
+    make = boto3.client
+
+    def client(*args, **kwargs):
+        made = make(*args, **kwargs)
+        if made.meta.service_model.service_name == "dynamodb":
+
+            def count(model, params, **_kwargs):
+                calls[(params.get("TableName") or ",".join(params.get("RequestItems", {})), model.name)] += 1
+
+            made.meta.events.register("before-call.dynamodb.*", count)
+        return made
+
+    monkeypatch.setattr(boto3, "client", client)
+    return calls
+
+
+def test_an_unchanged_snapshot_writes_no_entity_and_looks_each_category_key_up_once(
+    aws, sandbox, monkeypatch
+):
+    calls = _dynamodb_calls(monkeypatch)
+    stack = Stack(sandbox, {"SnapshotBatchSize": "4"})  # 30 items: 8 batches
+    key = stack.upload(catalog(30))
+    assert stack.run(key)[0].status == "SUCCEEDED"
+    calls.clear()
+    before = len(stack.sandbox.requests)
+    again, report = stack.run(key)
+    assert again.status == "SUCCEEDED" and report["items"]["unchanged"] == 30
+    sent = stack.sandbox.requests[before:]
+    assert [m for m, _p, _b in sent if m != "GET"] == []
+    # At most one look-up per category key per run (none here: the container knows them from the first)
+    assert len(sent) == len({p for _m, p, _b in sent}) and {p for _m, p, _b in sent} <= {
+        "/category/getbykey/shoes",
+        "/category/getbykey/trail",
+    }
+    ledger = stack.resolver.resources["LedgerTable"]["Ref"]
+    writes = {
+        k: n for k, n in calls.items() if k[1] in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
+    }
+    assert not [k for k in writes if k[0] == ledger]  # no write per entity
+    assert sum(writes.values()) <= 2  # the run's lock, taken and released
 
 
 def test_changed_and_removed_items_are_exactly_what_is_sent(stack):

@@ -4,7 +4,8 @@ One item per entity this stack wrote, keyed like the stale-write guard (`item#A1
 - `field:<Tweakwise field>`: a hash of each field's value as last sent (a change whose fields all equal
   these sends nothing; otherwise only the fields that differ);
 - `occurredAt`: the time of the change applied (a snapshot's takenAt, a webhook event's occurredAt);
-- `snapshot`: the last snapshot that contained the entity;
+- `snapshot`: the last snapshot that changed the entity (kept for tracing: orphans are told by a
+  snapshot's id set);
 - `appliedAt`: when it was applied; `createdAt`: when this stack first wrote it (the shrink guard's base is
   what existed before a snapshot started).
 No expiry: an entity leaves the ledger only when this stack deletes it in Tweakwise. Entities made by a
@@ -104,16 +105,6 @@ class Ledger:
             UpdateExpression="SET " + ", ".join(sets),
             ExpressionAttributeValues=values,
             **({"ExpressionAttributeNames": names} if names else {}),
-        )
-
-    def confirm(self, entity: EntityKey, snapshot: str) -> bool:
-        """An unchanged entity was seen in `snapshot` (so it is no orphan)."""
-        return self._update(
-            entity,
-            UpdateExpression="SET #s = :s",
-            ConditionExpression="attribute_exists(entity)",
-            ExpressionAttributeNames={"#s": "snapshot"},  # a reserved word in expressions
-            ExpressionAttributeValues={":s": {"S": snapshot}},
         )
 
     def forget(self, entity: EntityKey, occurred_at: float) -> bool:

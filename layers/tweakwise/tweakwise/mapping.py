@@ -64,7 +64,7 @@ def to_item_fields(item: Item | ItemPatchFields, category_ids: list[int] | None)
 
 
 class CategoryRefs:
-    """Numeric ids for category references; string keys are looked up once per container."""
+    """Numeric ids for category references; string keys are looked up once per container, or `seed`ed."""
 
     def __init__(self, client: TweakwiseClient):
         self.client = client
@@ -100,6 +100,16 @@ class CategoryRefs:
                 raise UnknownCategoryError(f"category key {ref!r} is not in Tweakwise (yet)")
             ids.append(category_id)
         return ids
+
+    def known(self) -> dict[str, int]:
+        """Every key resolved so far, and its id."""
+        with self._lock:
+            return dict(self._ids)
+
+    def seed(self, ids: dict[str, int]) -> None:
+        """Keys resolved elsewhere (a snapshot's categories step, the ledger): no lookup for them here."""
+        with self._lock:
+            self._ids.update(ids)
 
     def forget(self, ref: int | str) -> None:
         with self._lock:

@@ -29,8 +29,10 @@ from .entity import EntityKey
 from .errors import PathParameterError, RejectedError, SnapshotBatchError, UnknownCategoryError
 from .ledger import Entry, Ledger
 from .snapshot_contract import BatchInput, BatchOutput, LineOutcome, RunStep
-from .snapshot_store import Marker, SnapshotStore
-from .sync import CatalogSync, Outcome
+from .snapshot_store import Marker, SnapshotStore, work_key
+from .sync import CatalogSync
+
+CATEGORY_IDS = "category-ids.json"  # a run's work file: its categories' keys and Tweakwise ids
 
 # Tweakwise answers that retrying cannot fix: counted `rejected` with the reason, never retried.
 REJECTIONS = (RejectedError, PathParameterError, UnknownCategoryError)
@@ -65,9 +67,11 @@ class _Batch:
 class BatchApplier:
     def __init__(self, sync: CatalogSync, ledger: Ledger, store: SnapshotStore, pool: ThreadPoolExecutor):
         self.sync, self.ledger, self.store, self.pool = sync, ledger, store, pool
+        self._seeded = ""  # the run whose category ids this container holds
 
     def categories(self, lines: list[dict[str, Any]], step: RunStep) -> BatchOutput:
-        """Categories in the order given (parents first), one at a time."""
+        """Categories in the order given (parents first), one at a time; then every key of them resolved
+        to its Tweakwise id, once per run, for the item batches (`items`) to start from."""
         at = datetime.fromisoformat(step["takenAt"])
         events = [
             CategoryUpsert.model_construct(
@@ -76,12 +80,22 @@ class BatchApplier:
             )
             for line in lines
         ]  # fmt: skip
-        return self._apply(events, step, "categories", parallel=False)
+        answer = self._apply(events, step, "categories", parallel=False)
+        refs = self.sync.categories
+        for line in lines:
+            if isinstance(line["id"], str):
+                refs.find(line["id"])  # a lookup only for a key the steps above did not resolve
+        self.store.put_json(work_key(step["run"], CATEGORY_IDS), refs.known())
+        self._seeded = step["run"]
+        return answer
 
     def items(self, lines: list[dict[str, Any]], step: BatchInput) -> BatchOutput:
         """One Distributed Map batch of item lines (`{"type": "item", "item": {...}}`, as validation
         wrote them), applied `concurrency` at a time."""
         items = [line["item"] for line in lines]
+        if self._seeded != step["run"]:  # this container's first batch of the run
+            self.sync.categories.seed(self.store.get_json(work_key(step["run"], CATEGORY_IDS), default={}))
+            self._seeded = step["run"]
         at, event_id = datetime.fromisoformat(step["takenAt"]), f"snapshot:{step['snapshot']}"
         if step.get("scope") == "patch":  # a patch snapshot's lines: only the fields they name
             events: list[Any] = [
@@ -133,21 +147,13 @@ class BatchApplier:
         return {str(outcome): count for outcome, count in batch.marker.counts.items()}
 
     def _apply_one(self, event: Any, entries: dict[EntityKey, Entry], snapshot: str) -> LineOutcome:
-        """Apply one snapshot line through the apply path; a line whose every field the ledger holds already
-        is unchanged without claiming anything (the nightly run of an unchanged catalog writes nothing)."""
-        entity = event.entity()
-        try:
-            change = self.sync.prepare(event)
-            if change.unchanged(entries.get(entity)):
-                self.ledger.confirm(entity, snapshot)
-                return LineOutcome.UNCHANGED
-            outcome = self.sync.apply_change(change, snapshot)
-        except REJECTIONS:
-            self.ledger.confirm(entity, snapshot)  # still in the snapshot: no orphan
-            raise
-        if outcome in (Outcome.STALE, Outcome.UNCHANGED):
-            self.ledger.confirm(entity, snapshot)  # a newer change, or the same values: kept, no orphan
-        return LineOutcome(outcome.value)
+        """Apply one snapshot line through the apply path. A line whose every field the ledger holds
+        already is unchanged without a claim or any write (the nightly run of an unchanged catalog writes
+        nothing: orphans are told by the snapshot's id set, not by marks on the entities)."""
+        change = self.sync.prepare(event)
+        if change.unchanged(entries.get(event.entity())):
+            return LineOutcome.UNCHANGED
+        return LineOutcome(self.sync.apply_change(change, snapshot).value)
 
     def _delete_one(self, event: Any, snapshot: str) -> LineOutcome:
         return LineOutcome(self.sync.apply_change(self.sync.prepare(event), snapshot).value)
