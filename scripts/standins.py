@@ -131,7 +131,7 @@ class DynamoDBStandIn:
         stand_in = self
 
         class Pages:
-            def paginate(self, TableName):
+            def paginate(self, TableName, **_kw):
                 with stand_in.lock:
                     items = [dict(i) for i in stand_in._table(TableName).values()]
                 for start in range(0, len(items), 1000):  # ~1 MB pages

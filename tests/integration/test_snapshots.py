@@ -166,7 +166,7 @@ def _dynamodb_calls(monkeypatch) -> Counter:
     return calls
 
 
-def test_an_unchanged_snapshot_writes_no_entity_and_looks_each_category_key_up_once(
+def test_an_unchanged_snapshot_starts_no_batch_writes_no_entity_and_looks_each_key_up_once(
     aws, sandbox, monkeypatch
 ):
     calls = _dynamodb_calls(monkeypatch)
@@ -177,6 +177,7 @@ def test_an_unchanged_snapshot_writes_no_entity_and_looks_each_category_key_up_o
     before = len(stack.sandbox.requests)
     again, report = stack.run(key)
     assert again.status == "SUCCEEDED" and report["items"]["unchanged"] == 30
+    assert "Plan" in again.states and "Items" not in again.states  # no Map batch: nothing changed
     sent = stack.sandbox.requests[before:]
     assert [m for m, _p, _b in sent if m != "GET"] == []
     # At most one look-up per category key per run (none here: the container knows them from the first)
@@ -207,6 +208,11 @@ def test_changed_and_removed_items_are_exactly_what_is_sent(stack):
     assert report["deletedCategories"] == {"count": 0, "ids": []}
     assert stack.sandbox.items["SKU-3"]["Price"] == 99 and "SKU-8" not in stack.sandbox.items
     assert "item#SKU-8" not in stack.ledger()
+    from tweakwise.snapshot_store import run_id, work_key
+
+    changed = work_key(run_id(report["snapshot"], report["execution"]), "changed.json")
+    body = stack.s3.get_object(Bucket=stack.bucket, Key=changed)["Body"].read()
+    assert [line["item"]["id"] for line in json.loads(body)] == ["SKU-3"]  # the Map's only item
 
 
 def test_the_shrink_guard_deletes_nothing_until_allow_mass_delete(stack):

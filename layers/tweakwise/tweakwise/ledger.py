@@ -121,9 +121,9 @@ class Ledger:
         return True
 
     def scan(self) -> Iterator[Entry]:
-        """Every entry (one paginated scan)."""
+        """Every entry (one paginated, strongly consistent scan)."""
         paginator = self.dynamodb.get_paginator("scan")
-        for page in paginator.paginate(TableName=self.table):
+        for page in paginator.paginate(TableName=self.table, ConsistentRead=True):
             for item in page.get("Items", []):
                 try:
                     yield _entry(item)

@@ -7,8 +7,9 @@ by the step's `action`; the types of each step are `snapshot_contract`'s):
    Distributed Map's item reader and every id of the snapshot (invalid lines' too) as a sorted digest
    list (`snapshot_store`). Refuse the whole snapshot when too many lines are invalid, an id appears twice
    or the file cannot be read to its end.
-2. `categories`, then `apply` per Distributed Map batch: each line goes through the worker's apply path
-   (`snapshot_apply`), skipped when its body's digest equals the ledger's. Each batch that ends leaves
+2. `categories`; `plan`: the item lines whose fields differ from the ledger's (`snapshot_plan`), the
+   only ones the Distributed Map gets; then `apply` per Map batch: each line goes through the worker's
+   apply path (`snapshot_apply`), skipped when its fields equal the ledger's. Each batch that ends leaves
    one done-marker, so a batch run twice counts once.
 3. `orphans`: the ledger's entities whose id the snapshot does not hold, behind the shrink guard
    (`snapshot_guard`); `delete` deletes them per batch.
@@ -33,7 +34,7 @@ from .entity import KINDS, EntityKey, Kind, is_stale
 from .errors import SnapshotInputError
 from .ledger import Ledger
 from .settings import SnapshotSettings
-from .snapshot_apply import BatchApplier
+from .snapshot_apply import BatchApplier, item_event
 from .snapshot_contract import (
     Action,
     BatchOutput,
@@ -43,6 +44,8 @@ from .snapshot_contract import (
     LineOutcome,
     OrphansInput,
     OrphansOutput,
+    PlanInput,
+    PlanOutput,
     Report,
     ValidateInput,
     ValidateOutput,
@@ -52,6 +55,7 @@ from .snapshot_contract import (
 from .snapshot_guard import GuardInput, shrink_guard
 from .snapshot_ids import contains, digest
 from .snapshot_lines import check_lines
+from .snapshot_plan import LedgerIndex, item_lines, plan
 from .snapshot_store import SnapshotStore, report_key, run_id, snapshot_id, work_key
 from .snapshot_stream import read_lines
 from .state import SyncState
@@ -92,6 +96,7 @@ class SnapshotJob:
         self.steps: dict[Action, Callable[[Any], Any]] = {
             Action.VALIDATE: self.validate,
             Action.CATEGORIES: self.categories,
+            Action.PLAN: self.plan,
             Action.APPLY: lambda batch: self.applier.items(batch["Items"], batch["BatchInput"]),
             Action.DELETE: lambda batch: self.applier.deletes(batch["Items"], batch["BatchInput"]),
             Action.ORPHANS: self.orphans,
@@ -173,6 +178,27 @@ class SnapshotJob:
         """Parents first, one at a time (a child needs its parent's Tweakwise id)."""
         ordered = self.store.get_json(work_key(step["run"], "categories.json"))
         return self.applier.categories([line["category"] for line in ordered], step)
+
+    def plan(self, step: PlanInput) -> PlanOutput:
+        """The item lines whose fields differ from the ledger's (`snapshot_plan`): only they go to the
+        Distributed Map; the others are counted unchanged here, once."""
+        run = step["run"]
+        self.applier.seed_categories(run)
+        index = LedgerIndex(self.ledger.scan())
+
+        def body_of_line(line: dict[str, Any]) -> tuple[EntityKey, dict[str, Any] | None]:
+            change = self.sync.prepare(item_event(line, step))
+            return change.entity, change.body
+
+        key = work_key(run, "changed.json")
+        with tempfile.TemporaryFile() as changed_out:
+            lines = item_lines(self.store.lines(work_key(run, "items.json")))
+            changed, unchanged = plan(lines, index, body_of_line, changed_out)
+            changed_out.seek(0)
+            self.store.upload(changed_out, key)
+        self.store.leave_plan_marker(run, unchanged)
+        logger.info("Snapshot plan: %d of %d items changed or new", changed, changed + unchanged)
+        return {"changed": changed, "unchanged": unchanged, "changedKey": key}
 
     # -- 3. orphans -----------------------------------------------------------------------------------
 

@@ -92,26 +92,15 @@ class BatchApplier:
     def items(self, lines: list[dict[str, Any]], step: BatchInput) -> BatchOutput:
         """One Distributed Map batch of item lines (`{"type": "item", "item": {...}}`, as validation
         wrote them), applied `concurrency` at a time."""
-        items = [line["item"] for line in lines]
-        if self._seeded != step["run"]:  # this container's first batch of the run
-            self.sync.categories.seed(self.store.get_json(work_key(step["run"], CATEGORY_IDS), default={}))
-            self._seeded = step["run"]
-        at, event_id = datetime.fromisoformat(step["takenAt"]), f"snapshot:{step['snapshot']}"
-        if step.get("scope") == "patch":  # a patch snapshot's lines: only the fields they name
-            events: list[Any] = [
-                ItemPatch.model_construct(
-                    type="item.patch", id=event_id, occurredAt=at, item=ItemPatchFields.model_validate(item)
-                )
-                for item in items
-            ]
-        else:
-            events = [
-                ItemUpsert.model_construct(
-                    type="item.upsert", id=event_id, occurredAt=at, item=Item.model_validate(item)
-                )
-                for item in items
-            ]
+        self.seed_categories(step["run"])
+        events = [item_event(line, step) for line in lines]
         return self._apply(events, step, "items", parallel=True)
+
+    def seed_categories(self, run: str) -> None:
+        """The run's category ids (the categories step's), on this container's first step of the run."""
+        if self._seeded != run:
+            self.sync.categories.seed(self.store.get_json(work_key(run, CATEGORY_IDS), default={}))
+            self._seeded = run
 
     def deletes(self, orphans: list[dict[str, str]], step: BatchInput) -> BatchOutput:
         """One batch of orphans: deleted in Tweakwise and forgotten by the ledger."""
@@ -157,6 +146,17 @@ class BatchApplier:
 
     def _delete_one(self, event: Any, snapshot: str) -> LineOutcome:
         return LineOutcome(self.sync.apply_change(self.sync.prepare(event), snapshot).value)
+
+
+def item_event(line: dict[str, Any], step: RunStep) -> Any:
+    """A snapshot's item line as the event the apply path takes: an upsert, or in a patch snapshot
+    (`scope` "patch") a patch of the fields it names, at the snapshot's takenAt."""
+    at, event_id = datetime.fromisoformat(step["takenAt"]), f"snapshot:{step['snapshot']}"
+    if step.get("scope") == "patch":
+        fields = ItemPatchFields.model_validate(line["item"])
+        return ItemPatch.model_construct(type="item.patch", id=event_id, occurredAt=at, item=fields)
+    item = Item.model_validate(line["item"])
+    return ItemUpsert.model_construct(type="item.upsert", id=event_id, occurredAt=at, item=item)
 
 
 def _delete_event(entity: EntityKey, snapshot: str, at: datetime) -> Any:

@@ -19,6 +19,7 @@ SNAPSHOTS_PREFIX = "snapshots/"
 class Action(StrEnum):
     VALIDATE = "validate"
     CATEGORIES = "categories"
+    PLAN = "plan"  # the items whose fields differ from the ledger's: the Distributed Map's input
     APPLY = "apply"  # a Distributed Map batch of items
     DELETE = "delete"  # a Distributed Map batch of orphans
     ORPHANS = "orphans"
@@ -69,6 +70,17 @@ class ValidateOutput(RunStep):
 
 class CategoriesInput(RunStep):
     action: str
+
+
+class PlanInput(RunStep):
+    action: str
+    scope: str  # "patch": the items are item.patch lines
+
+
+class PlanOutput(TypedDict):
+    changed: int  # items for the Distributed Map: new, or some field differs from the ledger's
+    unchanged: int  # items whose every field the ledger holds already: counted, never sent
+    changedKey: str  # the changed item lines, a JSON array (the Map's item reader)
 
 
 class BatchInput(RunStep):
@@ -151,6 +163,7 @@ BatchOutput = dict[str, int]  # a batch's counts by LineOutcome (the Map writes 
 INPUTS: dict[Action, type] = {
     Action.VALIDATE: ValidateInput,
     Action.CATEGORIES: CategoriesInput,
+    Action.PLAN: PlanInput,
     Action.APPLY: BatchInput,
     Action.DELETE: BatchInput,
     Action.ORPHANS: OrphansInput,
@@ -158,6 +171,7 @@ INPUTS: dict[Action, type] = {
 }
 OUTPUTS: dict[Action, tuple[type, ...]] = {  # an answer is one of these
     Action.VALIDATE: (ValidateOutput,),
+    Action.PLAN: (PlanOutput,),
     Action.ORPHANS: (OrphansOutput,),
     Action.FINISH: (ReportSummary, Unreported),
 }

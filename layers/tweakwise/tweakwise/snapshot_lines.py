@@ -134,7 +134,7 @@ def check_lines(
     object's upload) is taken as the upload: a snapshot cannot be newer than itself."""
     run = _Checker(Validation(snapshot, uploaded_at), items_out, uploaded_at, max_line)
     result, number = run.result, 0
-    items_out.write(b"[")
+    items_out.write(b"[\n")
     gc.freeze()  # the objects alive now (modules, schemas) are left out of the collections a line causes
     try:
         for number, raw in enumerate(open_lines(), start=1):
@@ -144,7 +144,7 @@ def check_lines(
         result.add_invalid(number + 1, [{"path": "(file)", "error": str(exc)}], [])
     finally:
         gc.unfreeze()
-    items_out.write(b"]")
+    items_out.write(b"\n]")
     ordered = order_categories(run.categories, result)
     result.categories = len(ordered)
     if result.refused:
@@ -204,7 +204,7 @@ class _Checker:
                 return
             self.ids.add(EntityKey.item_text(line.item.id))
             # The line as it came (one JSON document): the Distributed Map's item, read again by `apply`.
-            self.items_out.write(b"," + raw if result.items else raw)
+            self.items_out.write(b",\n" + raw if result.items else raw)  # a line each: the plan streams it
             result.items += 1
         elif kind is SnapshotCategory:
             if result.scope == "patch":

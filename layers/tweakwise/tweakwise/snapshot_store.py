@@ -1,9 +1,10 @@
 """The snapshot bucket's work files and reports: the one module that knows their keys.
 
 - `runs/<run>/`: one execution's work files: items.json (the valid item lines as the snapshot holds
-  them, for the Distributed Map's item reader), ids.bin (the sorted 64-bit digests of every id of the
-  snapshot), categories.json (parents first),
-  validation.json, orphans.json, and `done/<kind>/<entities>-<digest>.json`: one marker per batch applied.
+  them), changed.json (those the plan found changed: the Distributed Map's item reader), ids.bin (the
+  sorted 64-bit digests of every id of the snapshot), categories.json (parents first), category-ids.json,
+  validation.json, orphans.json, and `done/<kind>/<entities>-<digest>.json`: one marker per batch applied
+  (and `done/items/plan.json`: the items the plan found unchanged).
 - `reports/<snapshot>/<execution name>.json`: one report per execution.
 A run is `<snapshot>/<execution name>`, so a re-run starts clean and never overwrites an earlier report.
 """
@@ -15,20 +16,22 @@ import json
 import re
 from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from .lazy import Lazy
 from .snapshot_contract import LineOutcome
+from .snapshot_stream import read_lines
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_s3 import S3Client
 
 RUNS_PREFIX = "runs/"
 REPORTS_PREFIX = "reports/"
-MARKED = ("categories", "items", "deletes")  # the kinds of batch, each its own folder of markers
+MARKED = ("categories", "items", "deletes")
+PLAN_MARKER = "done/items/plan.json"  # the kinds of batch, each its own folder of markers
 MAX_REPORTED = 100  # rejected entities shown in a report (invalid lines: snapshot_lines.MAX_REPORTED)
 
 
@@ -132,15 +135,33 @@ class SnapshotStore:
             ):
                 raise
 
+    def leave_plan_marker(self, run: str, unchanged: int) -> None:
+        """The plan's done-marker: the items it found unchanged, counted as one batch. Written over by
+        the plan run again (its count may differ then), so it counts once."""
+        body = {
+            "counts": {LineOutcome.UNCHANGED: unchanged},
+            "rejected": [],
+            "deleted": [],
+            "entities": unchanged,
+        }
+        self.put_json(work_key(run, PLAN_MARKER), body)
+
     def markers(self, run: str, kind: str) -> list[tuple[int, str]]:
         """(entities, key) of each done-marker of `kind` in a run."""
         found = []
         paginator = self.s3.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=work_key(run, f"done/{kind}/")):
             for entry in page.get("Contents", []):
-                name = entry["Key"].rsplit("/", 1)[-1]
-                found.append((int(name.split("-", 1)[0]), entry["Key"]))
+                key = entry["Key"]
+                if key == work_key(run, PLAN_MARKER):
+                    found.append((int(self.get_json(key)["entities"]), key))
+                else:
+                    found.append((int(key.rsplit("/", 1)[-1].split("-", 1)[0]), key))
         return found
+
+    def lines(self, key: str) -> Iterator[bytes]:
+        """An object's lines, streamed."""
+        return read_lines(self.s3.get_object(Bucket=self.bucket, Key=key)["Body"])
 
     def done(self, run: str) -> Done:
         """The run's counts, rejections and deletes, summed over its done-markers (each batch once)."""
