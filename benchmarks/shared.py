@@ -33,7 +33,11 @@ def write_sections(own: list[str], text: str) -> None:
     head, *sections = re.split(r"(?m)^(?=## )", current)
     sections = [part for part in sections if not part.startswith("## Contents")]
     kept = [part.rstrip() + "\n" for part in sections if not any(part.startswith(f"## {t}") for t in own)]
-    parts = [text.rstrip() + "\n", *kept] if text.startswith("# ") else [head.rstrip() + "\n", *kept, text]
+    if text.startswith("# "):  # the title and its paragraph, then this script's sections, then the others
+        title, *own_sections = re.split(r"(?m)^(?=## )", text)
+        parts = [title.rstrip() + "\n", *own_sections, *kept]
+    else:
+        parts = [head.rstrip() + "\n", *kept, text]
     parts = [part for part in parts if part.strip()]
     titles = [part.split("\n", 1)[0][3:] for part in parts[1:]]
     contents = "## Contents\n\n" + "".join(f"- [{title}](#{_slug(title)})\n" for title in titles)
