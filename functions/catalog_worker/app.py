@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING
 
 import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tweakwise.client import TweakwiseClient
-from tweakwise.fifo import ConcurrentFifoProcessor  # before pydantic loads: see tweakwise/fifo.py
+from tweakwise.fifo import ConcurrentFifoProcessor
 from tweakwise.ledger import Ledger
 from tweakwise.observability import logger_and_tracer
 from tweakwise.settings import MetricsSettings, WorkerSettings
 from tweakwise.state import PublishMark, SyncState
 from tweakwise.sync import CatalogSync, Outcome
 from tweakwise.worker import QueueWorker
-
-if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
 logger, tracer = logger_and_tracer()
 metrics = Metrics()
@@ -48,13 +44,12 @@ METRIC_NAMES = {  # each outcome's metric; created, updated and deleted are all 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict, context) -> PartialItemFailureResponse:
+def lambda_handler(event: dict, context) -> dict:
     client.set_deadline(context)
     mark.begin(until=time.time() + context.get_remaining_time_in_millis() / 1000)
-    with processor(records=event["Records"], handler=worker.apply_record, lambda_context=context):
-        results = processor.process()
-    outcomes = Counter(result for status, result, _record in results if status == "success")
-    response = processor.response()
+    batch = processor.process(event["Records"], worker.apply_record)
+    outcomes = Counter(batch.results.values())
+    response = batch.response()
     marked = mark.wait()
     metrics.add_dimension(name="Instance", value=instance)
     metrics.add_metric(name="PublishMarkFailures", unit=MetricUnit.Count, value=int(not marked))

@@ -40,10 +40,6 @@ class EntityBusyError(TweakwiseError):
     tried again later, so the two writes reach Tweakwise in the order they were claimed."""
 
 
-class GroupSkippedError(TweakwiseError):
-    """Not tried: an earlier message of its SQS FIFO group failed, and it may not overtake that one."""
-
-
 class QueueError(TweakwiseError):
     """SQS did not take every message; the sender retries the same request (it is deduplicated)."""
 

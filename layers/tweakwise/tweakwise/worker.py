@@ -10,12 +10,12 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import ValidationError
 
 from . import secrecy
 from .catalog import EVENT_ADAPTER, error_list
 from .errors import PathParameterError, QueueError, RejectedError
+from .fifo import Record
 from .lazy import Lazy
 from .sync import CatalogSync, Outcome
 
@@ -46,10 +46,10 @@ class QueueWorker:
     def sqs(self) -> SQSClient | None:
         return self._sqs.get()
 
-    def apply_record(self, record: SQSRecord) -> Outcome:
+    def apply_record(self, record: Record) -> Outcome:
         """Record handler for the batch processor: raise to have SQS deliver the record again."""
         try:
-            event = EVENT_ADAPTER.validate_json(record.body)
+            event = EVENT_ADAPTER.validate_json(record["body"])
         except ValidationError as exc:
             # A poison message never becomes valid: park it now, so the rest of its group goes on.
             reason = "; ".join(f"{e['path']}: {e['error']}" for e in error_list(exc))
@@ -75,27 +75,28 @@ class QueueWorker:
             )
         return outcome
 
-    def _dead_letter(self, record: SQSRecord, event_type: str, event_id: str, reason: str) -> None:
+    def _dead_letter(self, record: Record, event_type: str, event_id: str, reason: str) -> None:
+        message_id = record["messageId"]
         logger.error(
             "Rejected %s %s (message %s), moved to the dead-letter queue: %s",
             event_type,
             event_id,
-            record.message_id,
+            message_id,
             reason,
-            extra={"message_id": record.message_id, "reason": reason, "dead_letter": True},
+            extra={"message_id": message_id, "reason": reason, "dead_letter": True},
         )
         sqs = self.sqs
         if sqs is None:
             raise QueueError("no dead-letter queue to move a rejected event to")
-        attributes = record.attributes
+        attributes = record.get("attributes", {})
         sqs.send_message(
             QueueUrl=self.dead_letter_queue_url,
-            MessageBody=record.body,
-            MessageGroupId=attributes.message_group_id or record.message_id,
-            MessageDeduplicationId=attributes.message_deduplication_id or record.message_id,
+            MessageBody=record["body"],
+            MessageGroupId=attributes.get("MessageGroupId") or message_id,
+            MessageDeduplicationId=attributes.get("MessageDeduplicationId") or message_id,
             MessageAttributes={
                 "ErrorReason": {"DataType": "String", "StringValue": secrecy.clip(reason, 1000)},
                 "EventType": {"DataType": "String", "StringValue": event_type},
-                "SourceMessageId": {"DataType": "String", "StringValue": record.message_id},
+                "SourceMessageId": {"DataType": "String", "StringValue": message_id},
             },
         )
