@@ -3,6 +3,7 @@ benchmarks and the Lambda-like driver (scripts/lambda_driver.py imports it from 
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import time
@@ -16,6 +17,46 @@ class ConditionFailed(Exception):
         self.response = {"Error": {"Code": "ConditionalCheckFailedException"}}
         if item is not None:  # ReturnValuesOnConditionCheckFailure=ALL_OLD
             self.response["Item"] = item
+
+
+@functools.lru_cache(maxsize=256)
+def _condition(condition: str, names: tuple[tuple[str, str], ...]) -> Any:
+    """A ConditionExpression compiled once into Python over `item` and `values` (the calls repeat a few
+    expressions millions of times: parsing each call was most of the stand-in's CPU)."""
+    for alias, name in names:
+        condition = condition.replace(alias, name)
+
+    def exists(match: re.Match) -> str:
+        return f"({match[2]!r} {'in' if match[1] == 'attribute_exists' else 'not in'} item)"
+
+    def compare(match: re.Match) -> str:
+        operator = "==" if match[2] == "=" else match[2]
+        return f"({match[1]!r} in item and V(item[{match[1]!r}]) {operator} V(values[{match[3]!r}]))"
+
+    text = re.sub(r"(attribute_exists|attribute_not_exists)\((\w+)\)", exists, condition)
+    text = re.sub(r"(\w+) (<=|>=|<|>|=) (:\w+)", compare, text)
+    return compile(text.replace(" AND ", " and ").replace(" OR ", " or "), "<condition>", "eval")
+
+
+@functools.lru_cache(maxsize=256)
+def _update(expression: str, names: tuple[tuple[str, str], ...]) -> list[tuple[str, str, str, str]]:
+    """An UpdateExpression as (verb, attribute, value placeholder, if_not_exists attribute) clauses."""
+    aliases, clauses = dict(names), []
+    parts = re.split(r"\b(SET|ADD|REMOVE)\b", expression)[1:]
+    for verb, body in zip(parts[::2], parts[1::2], strict=True):
+        for clause in (c.strip() for c in re.split(r",(?![^(]*\))", body) if c.strip()):
+            if verb == "SET":
+                name, value = (p.strip() for p in clause.split("=", 1))
+                kept = re.fullmatch(r"if_not_exists\((\w+), (:\w+)\)", value)
+                clauses.append(
+                    ("SET", aliases.get(name, name), kept[2] if kept else value, kept[1] if kept else "")
+                )
+            elif verb == "ADD":
+                name, value = clause.split()
+                clauses.append(("ADD", aliases.get(name, name), value, ""))
+            else:
+                clauses.append(("REMOVE", aliases.get(clause, clause), "", ""))
+    return clauses
 
 
 class DynamoDBStandIn:
@@ -43,23 +84,8 @@ class DynamoDBStandIn:
     def _holds(self, item: dict, condition: str | None, names: dict, values: dict) -> bool:
         if not condition:
             return True
-        for alias, name in names.items():
-            condition = condition.replace(alias, name)
-
-        def exists(match: re.Match) -> str:
-            found = match[2] in item
-            return str(found if match[1] == "attribute_exists" else not found)
-
-        def compare(match: re.Match) -> str:
-            if match[1] not in item:
-                return "False"
-            left, right = self._value(item[match[1]]), self._value(values[match[3]])
-            operator = "==" if match[2] == "=" else match[2]
-            return str(eval(f"left {operator} right", {}, {"left": left, "right": right}))  # noqa: S307
-
-        text = re.sub(r"(attribute_exists|attribute_not_exists)\((\w+)\)", exists, condition)
-        text = re.sub(r"(\w+) (<=|>=|<|>|=) (:\w+)", compare, text)
-        return bool(eval(text.replace(" AND ", " and ").replace(" OR ", " or "), {}, {}))  # noqa: S307
+        check = _condition(condition, tuple(sorted(names.items())))
+        return bool(eval(check, {"V": self._value}, {"item": item, "values": values}))  # noqa: S307
 
     def update_item(self, TableName, Key, UpdateExpression, **kw):
         time.sleep(self.latency)
@@ -73,24 +99,14 @@ class DynamoDBStandIn:
             if not self._holds(item, kw.get("ConditionExpression"), names, values):
                 old = item if kw.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
                 raise ConditionFailed(old)
-            parts = re.split(r"\b(SET|ADD|REMOVE)\b", UpdateExpression)[1:]
-            for verb, body in zip(parts[::2], parts[1::2], strict=True):
-                for clause in (c.strip() for c in re.split(r",(?![^(]*\))", body) if c.strip()):
-                    if verb == "SET":
-                        name, value = (p.strip() for p in clause.split("=", 1))
-                        name = names.get(name, name)
-                        kept = re.fullmatch(r"if_not_exists\((\w+), (:\w+)\)", value)
-                        if kept:
-                            item[name] = item.get(kept[1], values[kept[2]])
-                        else:
-                            item[name] = values[value]
-                    elif verb == "ADD":
-                        name, value = clause.split()
-                        name = names.get(name, name)
-                        total = float(item.get(name, {"N": "0"})["N"]) + float(values[value]["N"])
-                        item[name] = {"N": str(int(total))}
-                    else:
-                        item.pop(names.get(clause, clause), None)
+            for verb, name, value, kept in _update(UpdateExpression, tuple(sorted(names.items()))):
+                if verb == "SET":
+                    item[name] = item.get(kept, values[value]) if kept else values[value]
+                elif verb == "ADD":
+                    total = float(item.get(name, {"N": "0"})["N"]) + float(values[value]["N"])
+                    item[name] = {"N": str(int(total))}
+                else:
+                    item.pop(name, None)
             item["entity"] = {"S": entity}
             table[entity] = item
         return {}
