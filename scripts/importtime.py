@@ -27,7 +27,13 @@ from benchmarks.shared import write_sections
 from scripts.lambda_like import MB_PER_VCPU, ROOT, Tree, cpu_share, local_aws_and_tweakwise
 from tweakwise_local.template import Resolver
 
-TARGET = 1.5  # a handler's import, at most this many times `import boto3`
+# A handler's import, at most this many times `import boto3` (issue 20); the others: as low as they are.
+TARGETS = {
+    "CatalogWebhookFunction": 1.8,
+    "CatalogWorkerFunction": 2.2,
+    "CatalogSnapshotFunction": 2.2,
+    "PublisherFunction": 1.65,
+}
 # Clients as the handlers make them at init (tests/integration/test_cold_start.py pins which): the floor
 # under a handler's import that no code of ours can lower.
 FLOORS = {
@@ -168,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         invoke_rows = invocations(tree, args.invoke_rounds, resolver, local)
         size_rows = memory_sizes(tree, args.invoke_rounds, resolver, local)
     worst = max(float(row[2]) for row in import_rows[1 + len(FLOORS) :])
+    ratios = {str(row[0]): float(row[2]) for row in import_rows[1 + len(FLOORS) :]}
     lines = [
         "## Cold starts, Lambda-like (`make importtime`)",
         "",
@@ -182,7 +189,12 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|",
         *_table(import_rows),
         "",
-        f"Target: every handler at most {TARGET}x `import boto3`; the slowest is at {worst:.2f}x. A handler "
+        "Targets, x `import boto3`: "
+        + "; ".join(
+            f"{name} {target}x, {'met' if ratios[name] <= target else 'not met'} ({ratios[name]:.2f}x)"
+            for name, target in TARGETS.items()
+        )
+        + f". The slowest handler is at {worst:.2f}x. A handler "
         "makes at init the boto3 clients every invocation uses (the first request needs them anyway): the "
         "floor rows are `import boto3` and those clients alone, what the handler would cost with no code of "
         "ours.",

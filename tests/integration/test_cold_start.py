@@ -29,7 +29,14 @@ NOT_MINE = {
     "CatalogWebhookFunction": ("tweakwise.snapshot", "tweakwise.worker", "tweakwise.sync"),
     "CatalogWorkerFunction": ("tweakwise.snapshot", "tweakwise.webhook", "tweakwise.queueing"),
     "PublisherFunction": ("tweakwise.catalog", "tweakwise.snapshot", "pydantic"),
-    "CatalogSnapshotFunction": ("tweakwise.webhook", "tweakwise.worker", "tweakwise.queueing"),
+    # the line checks and models: validation only (the Map's batches are most of its cold starts)
+    "CatalogSnapshotFunction": (
+        "tweakwise.webhook",
+        "tweakwise.worker",
+        "tweakwise.queueing",
+        "tweakwise.snapshot_lines",
+        "tweakwise.snapshot_models",
+    ),
 }
 PROBE = """
 import json, sys

@@ -54,7 +54,6 @@ from .snapshot_contract import (
 )
 from .snapshot_guard import GuardInput, shrink_guard
 from .snapshot_ids import contains, digest
-from .snapshot_lines import check_lines
 from .snapshot_plan import LedgerIndex, item_lines, plan
 from .snapshot_store import SnapshotStore, report_key, run_id, snapshot_id, work_key
 from .snapshot_stream import read_lines
@@ -127,6 +126,9 @@ class SnapshotJob:
         if holder:
             refused = f"another snapshot is running (execution {holder}); upload this one again when it ends"
             return {**answer, "refused": refused, "busy": True}
+
+        # Here, not at init: the Map's batches, most of this function's cold starts, never validate.
+        from .snapshot_lines import check_lines
 
         def open_lines() -> Iterator[bytes]:
             body = self.store.s3.get_object(Bucket=settings.bucket, Key=key)["Body"]
