@@ -377,6 +377,22 @@ def test_a_failing_batch_is_raised_for_the_map_to_retry_and_the_retry_sends_the_
     assert resent == {f"SKU-{n}" for n in range(6)} - applied
 
 
+def test_a_batch_of_an_execution_started_before_the_deploy_still_applies(stack):
+    # Its state machine (the old definition) hands the Map the items alone, not the snapshot's lines.
+    counts, _ = stack.functions["CatalogSnapshotFunction"].invoke(
+        {
+            "Items": [item("OLD-1")["item"], item("OLD-2")],
+            "BatchInput": {
+                "action": "apply",
+                "snapshot": "s",
+                "run": "s/r",
+                "takenAt": "2026-11-28T03:00:00+00:00",
+            },
+        }
+    )
+    assert counts == {"created": 2} and {"OLD-1", "OLD-2"} <= set(stack.sandbox.items)
+
+
 def test_a_url_encoded_key_in_the_event_finds_its_object(stack):
     key = stack.upload(catalog(1), name="shop export 2026.jsonl")
     assert key == "snapshots/shop export 2026.jsonl"

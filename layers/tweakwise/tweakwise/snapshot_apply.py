@@ -152,10 +152,12 @@ def item_event(line: dict[str, Any], step: RunStep) -> Any:
     """A snapshot's item line as the event the apply path takes: an upsert, or in a patch snapshot
     (`scope` "patch") a patch of the fields it names, at the snapshot's takenAt."""
     at, event_id = datetime.fromisoformat(step["takenAt"]), f"snapshot:{step['snapshot']}"
+    # An execution started before a deploy that changed items.json hands the item alone (no "type").
+    given = line["item"] if "type" in line else line
     if step.get("scope") == "patch":
-        fields = ItemPatchFields.model_validate(line["item"])
+        fields = ItemPatchFields.model_validate(given)
         return ItemPatch.model_construct(type="item.patch", id=event_id, occurredAt=at, item=fields)
-    item = Item.model_validate(line["item"])
+    item = Item.model_validate(given)
     return ItemUpsert.model_construct(type="item.upsert", id=event_id, occurredAt=at, item=item)
 
 
