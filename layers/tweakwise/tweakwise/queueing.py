@@ -6,6 +6,7 @@ made at once where they share no message group (`lanes`).
 from __future__ import annotations
 
 import contextvars
+import functools
 import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,6 @@ if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
 
 SQS_BATCH = 10
 SEND_CONCURRENCY = 10  # calls in flight at once: a 100-event request's ten (boto3's pool holds ten)
-_POOL: list[ThreadPoolExecutor] = []  # made on the first request that needs it, reused while warm
 
 
 # SQS's limit for one message and for one SendMessageBatch call, whichever region and quota.
@@ -127,10 +127,10 @@ def _send_lane(sqs: SQSClient, queue_url: str, calls: list[list[Entry]]) -> Queu
     return None
 
 
+@functools.cache
 def _pool() -> ThreadPoolExecutor:
-    if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max_workers=SEND_CONCURRENCY, thread_name_prefix="sqs-send"))
-    return _POOL[0]
+    """Made on the first request that needs it, reused while the container is warm."""
+    return ThreadPoolExecutor(max_workers=SEND_CONCURRENCY, thread_name_prefix="sqs-send")
 
 
 def enqueue(sqs: SQSClient, queue_url: str, entries: Sequence[Entry]) -> None:
