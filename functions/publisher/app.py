@@ -5,10 +5,10 @@ import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from tweakwise.client import TweakwiseClient
+from tweakwise.lazy import Lazy
 from tweakwise.observability import logger_and_tracer
 from tweakwise.publish import Publisher
-from tweakwise.settings import MetricsSettings, PublisherSettings
+from tweakwise.settings import ClientSettings, MetricsSettings, PublisherSettings
 from tweakwise.state import SyncState
 from tweakwise.tasks import TaskState
 
@@ -16,9 +16,18 @@ logger, tracer = logger_and_tracer()
 metrics = Metrics()
 settings = PublisherSettings.from_env()
 instance = MetricsSettings.from_env().instance_name
-client = TweakwiseClient.from_env(tracer)
+client_settings = ClientSettings.from_env()  # read at init, as every setting
+
+
+def _tweakwise():
+    # Most runs find nothing to publish: `requests` and the client wait for the first that calls Tweakwise.
+    from tweakwise.client import TweakwiseClient
+
+    return TweakwiseClient.from_settings(client_settings, tracer)
+
+
 publisher = Publisher(
-    client,
+    Lazy(_tweakwise),
     SyncState(boto3.client("dynamodb"), settings.sync_state_table),
     max_publish_seconds=settings.max_publish_seconds,
 )
@@ -28,8 +37,7 @@ publisher = Publisher(
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict, context) -> dict:
-    client.set_deadline(context)
-    outcome = publisher.run()
+    outcome = publisher.run(context=context)
     metrics.add_dimension(name="Instance", value=instance)
     metrics.add_metric(name="PublishesStarted", unit=MetricUnit.Count, value=int(outcome.published))
     metrics.add_metric(

@@ -28,7 +28,14 @@ UNUSED = (
 NOT_MINE = {
     "CatalogWebhookFunction": ("tweakwise.snapshot", "tweakwise.worker", "tweakwise.sync"),
     "CatalogWorkerFunction": ("tweakwise.snapshot", "tweakwise.webhook", "tweakwise.queueing"),
-    "PublisherFunction": ("tweakwise.catalog", "tweakwise.snapshot", "pydantic"),
+    # requests with the Tweakwise client: made on the first run that has something to publish
+    "PublisherFunction": (
+        "tweakwise.catalog",
+        "tweakwise.snapshot",
+        "pydantic",
+        "requests",
+        "tweakwise.client",
+    ),
     # the line checks and models: validation only (the Map's batches are most of its cold starts)
     "CatalogSnapshotFunction": (
         "tweakwise.webhook",

@@ -23,6 +23,7 @@ from conftest import (
 from tweakwise import errors
 from tweakwise.client import TweakwiseClient
 from tweakwise.credentials import SecretCredentials
+from tweakwise.lazy import Lazy
 from tweakwise.publish import Publisher, PublishOutcome
 from tweakwise.state import PublishMarks, SyncState
 from tweakwise.tasks import TaskState
@@ -51,7 +52,7 @@ class AtomicDynamoDB:
 def world(catalog_aws, tasks_secret, sandbox):
     state = SyncState(AtomicDynamoDB(boto3.client("dynamodb", region_name=REGION)), catalog_aws["table"])
     client = TweakwiseClient(SecretCredentials(SECRET_ID), sandbox.url, max_retries=0)
-    return state, Publisher(client, state, max_publish_seconds=3600), sandbox
+    return state, Publisher(Lazy(client), state, max_publish_seconds=3600), sandbox
 
 
 def test_nothing_changed_means_no_publish(world):
@@ -161,7 +162,7 @@ def test_no_publish_task_in_the_secret_is_a_clear_error(world, secrets):
         {"instance_key": INSTANCE_KEY, "access_token": ACCESS_TOKEN, "tasks": {"import": TASKS["import"]}}
     )
     state.mark_changed(now=1000)
-    publisher.client.credentials.get(force=True)
+    publisher.client.get().credentials.get(force=True)
     with pytest.raises(
         errors.ConfigurationError, match=r"'publish' is not configured .*\(configured: import\)"
     ):

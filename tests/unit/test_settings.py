@@ -89,7 +89,8 @@ def test_values_are_read_and_typed():
             "SYNC_STATE_TTL_DAYS": "",  # empty counts as unset
         }
     )
-    assert found == settings.WorkerSettings("t", "q", "l", concurrency=4, sync_state_ttl_days=30)
+    expected = settings.WorkerSettings("t", "q", "l", concurrency=4, sync_state_ttl_days=30)
+    assert dataclasses.asdict(found) == dataclasses.asdict(expected)
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.concurrency = 5  # type: ignore[misc]
     assert settings.PublisherSettings.from_env({"SYNC_STATE_TABLE": "t"}).max_publish_seconds == 7200.0

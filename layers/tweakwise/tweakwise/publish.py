@@ -1,19 +1,25 @@
 """Publish after sync: the worker marks the instance changed; a scheduled publisher starts the `publish`
 task only if something changed since the last publish it started, and never while one is running.
-The marks live in the sync state table (`state.SyncState`)."""
+The marks live in the sync state table (`state.SyncState`).
+
+Most runs read the marks and find nothing to do: the Tweakwise client (and `requests` with it) is made on
+the first run that calls Tweakwise, not at init."""
 
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import tasks
-from .client import TweakwiseClient
+from .lazy import Lazy
 from .settings import PublisherSettings
 from .state import SyncState
 from .tasks import TaskState
+
+if TYPE_CHECKING:
+    from .client import TweakwiseClient
 
 logger = logging.getLogger("tweakwise")
 
@@ -34,7 +40,7 @@ class PublishOutcome:
 class Publisher:
     def __init__(
         self,
-        client: TweakwiseClient,
+        client: Lazy[TweakwiseClient],
         state: SyncState,
         max_publish_seconds: float = PublisherSettings.default("max_publish_seconds"),
     ):
@@ -42,9 +48,14 @@ class Publisher:
         self.state = state
         self.max_publish_seconds = max_publish_seconds
 
-    def _last_publish(self, started_at: float, now: float) -> TaskState | None:
+    def _tweakwise(self, context: Any) -> TweakwiseClient:
+        client = self.client.get()
+        client.set_deadline(context)
+        return client
+
+    def _last_publish(self, started_at: float, now: float, context: Any) -> TaskState | None:
         """How the running publish stands: None while it still runs, else its end state (now recorded)."""
-        found = tasks.status(self.client, PUBLISH_TASK)  # logs the status answer
+        found = tasks.status(self._tweakwise(context), PUBLISH_TASK)  # logs the status answer
         age = now - started_at
         # An unreadable status right after a start (not triggered yet, or Tweakwise still catching up)
         # is taken as running for a while: finishing it early could start a second publish.
@@ -58,12 +69,13 @@ class Publisher:
             logger.error("The last Tweakwise publish failed")
         return found.state
 
-    def run(self, now: float | None = None) -> PublishOutcome:
+    def run(self, now: float | None = None, context: Any = None) -> PublishOutcome:
+        """One scheduled run; `context` (Lambda's) bounds its Tweakwise calls by the time left."""
         now = time.time() if now is None else now
         marks = self.state.publish_marks()
         last = None
         if marks.running:
-            last = self._last_publish(marks.started_at, now)
+            last = self._last_publish(marks.started_at, now, context)
             if last is None:
                 return PublishOutcome(False, "a publish is still running")
         if marks.changed_at <= marks.started_at:
@@ -71,7 +83,7 @@ class Publisher:
         if not self.state.claim_publish(marks.started_at, now):
             return PublishOutcome(False, "another publisher started one", last)
         try:
-            tasks.trigger(self.client, PUBLISH_TASK)
+            tasks.trigger(self._tweakwise(context), PUBLISH_TASK)
         except Exception:
             self.state.finish_publish(now, restore_start=marks.started_at)  # let the next run try again
             raise

@@ -13,11 +13,13 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import secrecy
-from .client import TweakwiseClient
 from .errors import TaskConfigError
+
+if TYPE_CHECKING:  # the publisher imports this module before it needs a client
+    from .client import TweakwiseClient
 
 logger = logging.getLogger("tweakwise")
 
