@@ -71,6 +71,26 @@ import app
 print(json.dumps(made))
 """
 
+# After `import app`: the catalog's models not built. A model a flow validates is built at init (not in the
+# first request); a model it never validates (a base, another function's body) is not built at all.
+UNBUILT_PROBE = """
+import json, pydantic, pydantic_core
+import app
+from tweakwise import catalog
+print(json.dumps(sorted(
+    name for name, value in vars(catalog).items()
+    if isinstance(value, type) and issubclass(value, pydantic.BaseModel)
+    and value.__module__ == catalog.__name__
+    and not isinstance(value.__pydantic_validator__, pydantic_core.SchemaValidator)
+)))
+"""
+BASES = ["_Event", "_ItemFields"]
+UNBUILT = {
+    "CatalogWebhookFunction": BASES,
+    "CatalogWorkerFunction": ["WebhookBody", *BASES],
+    "CatalogSnapshotFunction": ["WebhookBody", *BASES],
+}
+
 
 def _probe(logical: str, probe: str, *args: str, **extra: str) -> list[str]:
     code = ROOT / TEMPLATE["Resources"][logical]["Properties"]["CodeUri"]
@@ -96,6 +116,11 @@ def test_a_cold_start_loads_nothing_the_handler_does_not_use(logical):
     assert _loaded(logical) == []
     if logical in NOT_MINE:
         assert _probe(logical, PROBE, *NOT_MINE[logical]) == []
+
+
+@pytest.mark.parametrize("logical", sorted(UNBUILT))
+def test_a_cold_start_builds_the_models_its_flow_validates_and_no_other(logical):
+    assert _probe(logical, UNBUILT_PROBE) == UNBUILT[logical]
 
 
 def test_every_function_has_its_clients_at_init_listed():

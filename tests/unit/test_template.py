@@ -600,3 +600,8 @@ def test_call_tracing_is_a_switch_and_a_proxy_url_is_never_echoed():
     assert TEMPLATE["Globals"]["Function"]["Tracing"] == "Active"  # every invocation is traced either way
     assert variables["TWEAKWISE_PROXY_URL"] == {"Ref": "TweakwiseProxyUrl"}
     assert TEMPLATE["Parameters"]["TweakwiseProxyUrl"]["NoEcho"] is True
+
+
+def test_no_cold_start_scans_the_installed_packages_for_pydantic_plugins():
+    # pydantic reads this itself; "__all__" turns off its entry-point scan (the bundle has no plugin).
+    assert GLOBAL_ENV["PYDANTIC_DISABLE_PLUGINS"] == "__all__"

@@ -352,24 +352,3 @@ def test_the_fuzzers_own_signer_signs_as_the_webhook_verifies(monkeypatch):
     assert fuzz_hooks.sign("k" * 32, 1795834800, body) == signatures.sign("k" * 32, 1795834800, body)
     assert fuzz_hooks.SIGNATURE_HEADER.lower() == signatures.SIGNATURE_HEADER
     assert fuzz_hooks.TIMESTAMP_HEADER.lower() == signatures.TIMESTAMP_HEADER
-
-
-def test_every_model_a_flow_validates_is_built_at_import_and_only_those():
-    """A model left to build on first use would put its build into a request; a base built for nothing
-    into every cold start."""
-    import pydantic
-    import pydantic_core
-
-    from tweakwise import catalog, snapshot_models
-
-    models = [
-        value
-        for module in (catalog, snapshot_models)
-        for value in vars(module).values()
-        if isinstance(value, type)
-        and issubclass(value, pydantic.BaseModel)
-        and value.__module__ == module.__name__
-    ]
-    built = pydantic_core.SchemaValidator
-    unbuilt = sorted(m.__name__ for m in models if not isinstance(m.__pydantic_validator__, built))
-    assert unbuilt == ["_Event", "_ItemFields"]

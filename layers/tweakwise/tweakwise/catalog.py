@@ -186,7 +186,8 @@ class ContractModel(BaseModel):
 
 
 # The bases of several models validate nothing themselves: `defer_build` keeps pydantic from building their
-# validators at every cold start (2-3 ms); the models validated are built at import (defer_build=False).
+# validators at every cold start (2-3 ms); the models validated are built at import (defer_build=False),
+# but for WebhookBody, which the webhook's flow builds at its own import.
 
 
 class _ItemFields(ContractModel, defer_build=True):
@@ -288,7 +289,7 @@ CatalogEvent = Annotated[
 ]
 
 
-class WebhookBody(ContractModel):
+class WebhookBody(ContractModel, defer_build=True):  # built by the webhook's flow, which alone uses it
     events: Annotated[list[CatalogEvent], Field(min_length=1, max_length=MAX_EVENTS)]
 
     @field_validator("events")

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_sqs import SQSClient
 
 logger = logging.getLogger("tweakwise")
+WebhookBody.model_rebuild()  # at init, not in the first sender's wait (the other functions never build it)
 
 
 MAX_BODY_BYTES = 1024 * 1024
