@@ -2,14 +2,14 @@
 docs/benchmarks.md.
 
 The steps are the snapshot function's own (`SnapshotJob`: validate, categories, plan, batches, orphans,
-report),
-driven the way the state machine drives them: the Distributed Map is played by a pool of
-SNAPSHOT_MAP_CONCURRENCY threads, each with its own "container" (its own job, client and thread pool of
-SNAPSHOT_BATCH_CONCURRENCY), over batches of SNAPSHOT_BATCH_SIZE. (moto runs the state machine itself in
-the tests, one Lambda call at a time: too slow to say anything about throughput.) Tweakwise is the
-sandbox answering after 50 ms over real sockets, in a process of its own; S3 is moto in process;
-DynamoDB is a stand-in answering after 5 ms, as in-region DynamoDB does (moto spends ~10 ms of CPU per
-call, one at a time, which would measure moto).
+report), driven the way the state machine drives them: the Distributed Map is played by
+SNAPSHOT_MAP_CONCURRENCY slot processes (`map_slots`), each a "container" with its own job, client and
+thread pool of SNAPSHOT_BATCH_CONCURRENCY, over batches of SNAPSHOT_BATCH_SIZE; the other steps run in
+this process. (moto runs the state machine itself in the tests, one Lambda call at a time: too slow to say
+anything about throughput.) Tweakwise is the sandbox answering after 50 ms over real sockets, in a process
+of its own; S3 and Secrets Manager are a moto server; DynamoDB is one stand-in answering after 5 ms, as
+in-region DynamoDB does, served to the slots from this process (moto spends ~10 ms of CPU per call, one
+at a time, which would measure moto). No mock_aws: every process reaches AWS as a function would, by URL.
 
 1. First load of 20,000 items, and a sequential apply (one batch at a time, one item at a time) of the
    first 300 of them, side by side: items per second and the ratio.
@@ -36,8 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from benchmarks.map_slots import BUCKET, MapSlot, snapshot_job
 from benchmarks.shared import BENCH_ENV, write_sections
-from scripts.standins import DynamoDBStandIn
+from scripts.standins import DynamoDBStandIn, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +54,6 @@ VALIDATION_LINES = tuple(
     int(n) for n in os.environ.get("BENCH_VALIDATION_LINES", "100000,1000000").split(",")
 )
 PATCH_LINES = int(os.environ.get("BENCH_PATCH_LINES", "100000"))  # a stock feed's validation
-BUCKET = "bench-snapshots"
 OLD_PATH = "163a79b"  # the last commit before field patches: a new item was PATCH, 404, then POST
 
 
@@ -62,56 +62,49 @@ def _env() -> None:
 
 
 class Bench:
-    def __init__(self, sandbox, dynamodb: DynamoDBStandIn):
+    """The state machine's steps: the Map's batches in `map_slots` slot processes (`map_slots`), each
+    applying `batch_threads` items at once; the other steps in this process, as one more container."""
+
+    def __init__(self, sandbox, dynamodb: DynamoDBStandIn, map_slots: int, batch_threads: int):
         import boto3
 
         self.sandbox, self.dynamodb = sandbox, dynamodb
         self.s3 = boto3.client("s3")
         self.runs = 0
         self.mapped = 0
+        self.retries = 0  # batches tried again: a run with retries measured its failures too
+        served = serve(dynamodb)
+        with ThreadPoolExecutor(max_workers=map_slots) as pool:  # their cold starts, at once
+            self.slots = list(pool.map(lambda _: MapSlot(served, batch_threads), range(map_slots)))
 
-    def job(self, concurrency: int):
-        """One Lambda container of the snapshot function: its own client, pool and job."""
-        from tweakwise.client import TweakwiseClient
-        from tweakwise.ledger import Ledger
-        from tweakwise.settings import ClientSettings, SnapshotSettings
-        from tweakwise.snapshot import SnapshotJob
-        from tweakwise.state import SyncState
-        from tweakwise.sync import CatalogSync
+    def stop(self) -> None:
+        for slot in self.slots:
+            slot.stop()
 
-        client = TweakwiseClient.from_settings(ClientSettings.from_env())
-        state, ledger = SyncState(self.dynamodb, "state"), Ledger(self.dynamodb, "ledger")
-        settings = SnapshotSettings(
-            bucket=BUCKET, sync_state_table="state", ledger_table="ledger", concurrency=concurrency
-        )
-        return SnapshotJob(self.s3, CatalogSync(client, state, ledger=ledger), ledger, state, settings)
-
-    def apply(self, path: Path, map_slots: int, batch_threads: int, limit: int | None = None, allow=False):
+    def apply(self, path: Path, limit: int | None = None, allow=False):
         """The state machine's steps; returns the report, the wall time and the sandbox writes."""
         key = f"snapshots/{path.name}"
         self.s3.upload_file(str(path), BUCKET, key)
         self.runs += 1
         execution = f"arn:aws:states:eu-west-1:123456789012:execution:bench:run-{self.runs}"
-        jobs = [self.job(batch_threads) for _ in range(map_slots)]
+        job = snapshot_job(self.dynamodb, BATCH_CONCURRENCY)  # this process's container
+        with ThreadPoolExecutor(max_workers=len(self.slots)) as pool:
+            list(pool.map(MapSlot.new_job, self.slots))
         before, started = self.sandbox.request_count(), time.perf_counter()
         began = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 1))
-        found = jobs[0].validate({"action": "validate", "input": _event(key, allow), "execution": execution})
+        found = job.validate({"action": "validate", "input": _event(key, allow), "execution": execution})
         assert not found["refused"], found["refused"]
         step = {"snapshot": found["snapshot"], "run": found["run"], "takenAt": found["takenAt"]}
         batch_step = {**step, "scope": found.get("scope", "whole")}  # .get: OLD_PATH's layer has none
-        jobs[0].categories({"action": "categories", **step})
+        job.categories({"action": "categories", **step})
         items_key = found["itemsKey"]
-        if hasattr(jobs[0], "plan"):  # OLD_PATH's layer has no plan: its Map reads every item
-            items_key = jobs[0].plan({"action": "plan", **batch_step})["changedKey"]
+        if hasattr(job, "plan"):  # OLD_PATH's layer has no plan: its Map reads every item
+            items_key = job.plan({"action": "plan", **batch_step})["changedKey"]
         items = json.loads(self.s3.get_object(Bucket=BUCKET, Key=items_key)["Body"].read())[:limit]
-        self._map(
-            jobs,
-            items,
-            lambda job, batch: job.run({"Items": batch, "BatchInput": {"action": "apply", **batch_step}}),
-        )
+        self._map(items, {"action": "apply", **batch_step})
         outcome, reason = "applied", ""
         if limit is None:
-            plan = jobs[0].orphans(
+            plan = job.orphans(
                 {
                     "action": "orphans",
                     **step,
@@ -124,44 +117,45 @@ class Bench:
                 outcome, reason = "guarded", plan["guard"]
             else:
                 orphans = json.loads(self.s3.get_object(Bucket=BUCKET, Key=plan["orphansKey"])["Body"].read())
-                delete = {"action": "delete", **step}
-                self._map(jobs, orphans, lambda job, batch: job.run({"Items": batch, "BatchInput": delete}))
+                self._map(orphans, {"action": "delete", **step})
         finish = {"action": "finish", "execution": execution, "started": began, "outcome": outcome}
-        report = jobs[0].report(step["snapshot"], step["run"], {**finish, "reason": reason})
-        state = jobs[0].state
+        report = job.report(step["snapshot"], step["run"], {**finish, "reason": reason})
+        state = job.state
         state.unlock_snapshot(execution)
         self.mapped = len(items)  # what the Map got (the plan's changed items)
         total = len(items) if limit is not None else found["items"]
         seconds = time.perf_counter() - started
         return report, seconds, self.sandbox.writes_since(before), total
 
-    @staticmethod
-    def _map(jobs, items: list, apply) -> None:
+    def _map(self, items: list, batch_input: dict) -> None:
         batches = [items[i : i + BATCH_SIZE] for i in range(0, len(items), BATCH_SIZE)]
-        free = list(jobs)
+        free = list(self.slots)
         lock = threading.Lock()
 
         def one(batch):
             with lock:
-                job = free.pop()
+                slot = free.pop()
             try:
                 for attempt in range(MAP_ATTEMPTS):  # the Map retries a batch (snapshot.asl.yaml)
                     try:
-                        return apply(job, batch)
-                    except Exception:
+                        return slot.run({"Items": batch, "BatchInput": batch_input})
+                    except RuntimeError:
+                        self.retries += 1
                         if attempt + 1 == MAP_ATTEMPTS:
                             raise
                         time.sleep(1)
             finally:
                 with lock:
-                    free.append(job)
+                    free.append(slot)
 
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        with ThreadPoolExecutor(max_workers=len(self.slots)) as pool:
             list(pool.map(one, batches))
 
 
 def sync_runs(first_load_only: bool = False) -> dict[str, Any]:
-    from moto import mock_aws
+    import logging
+
+    from moto.server import ThreadedMotoServer
 
     from benchmarks.sandbox_process import SandboxProcess
     from tweakwise_local import generate
@@ -173,10 +167,15 @@ def sync_runs(first_load_only: bool = False) -> dict[str, Any]:
         shrunk = generate.write(work / "shrunk.jsonl.gz", ITEMS, remove=10)
         stock = generate.write(work / "stock.jsonl.gz", ITEMS, stock=True)
     results: dict[str, Any] = {}
-    with mock_aws():
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's line per request
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)  # S3, Secrets Manager
+    moto.start()
+    try:
         import boto3
 
-        sandbox = SandboxProcess(LATENCY)  # its own process, outside mock_aws: this one runs the bundle
+        host, port = moto.get_host_and_port()
+        os.environ["AWS_ENDPOINT_URL"] = f"http://{host}:{port}"  # here and in the slots
+        sandbox = SandboxProcess(LATENCY)
         os.environ["TWEAKWISE_API_URL"] = sandbox.url
         boto3.client("secretsmanager").create_secret(
             Name="bench/tweakwise",
@@ -188,18 +187,19 @@ def sync_runs(first_load_only: bool = False) -> dict[str, Any]:
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
         )
         if not first_load_only:  # the sequential baseline first, on a Tweakwise and ledger of its own
-            bench = Bench(sandbox, DynamoDBStandIn(DYNAMODB_LATENCY))
-            _, seconds, _, count = bench.apply(first, 1, 1, limit=SEQUENTIAL_ITEMS)
+            bench = Bench(sandbox, DynamoDBStandIn(DYNAMODB_LATENCY), 1, 1)
+            _, seconds, _, count = bench.apply(first, limit=SEQUENTIAL_ITEMS)
+            bench.stop()
             results["sequential"] = count / seconds
             sandbox.clear()
         dynamodb = DynamoDBStandIn(DYNAMODB_LATENCY)
-        bench = Bench(sandbox, dynamodb)
+        bench = Bench(sandbox, dynamodb, MAP_CONCURRENCY, BATCH_CONCURRENCY)
         runs = [("first", first)]
         if not first_load_only:
             runs += [("again", first), ("changed", changed), ("shrunk", shrunk), ("stock", stock)]
         for name, path in runs:
-            before, ops = sandbox.request_count(), dynamodb.ops.copy()
-            report, seconds, writes, count = bench.apply(path, MAP_CONCURRENCY, BATCH_CONCURRENCY)
+            before, ops, retries = sandbox.request_count(), dynamodb.ops.copy(), bench.retries
+            report, seconds, writes, count = bench.apply(path)
             received = sandbox.requests_since(before)
             sent = [m for m, _p, _b in received if m != "GET"]
             ops = dynamodb.ops - ops
@@ -215,9 +215,13 @@ def sync_runs(first_load_only: bool = False) -> dict[str, Any]:
                 "posts": sent.count("POST"),
                 "deletes": sent.count("DELETE"),
                 "bytes_per_write": _bytes_per_write(received),
+                "retries": bench.retries - retries,
                 "report": report,
             }
+        bench.stop()
         sandbox.stop()
+    finally:
+        moto.stop()
     return results
 
 
@@ -306,6 +310,13 @@ def _row(*cells: Any) -> str:
     return "| " + " | ".join(str(cell) for cell in cells) + " |"
 
 
+def _retried(sync: dict[str, Any]) -> str:
+    retried = {k: v["retries"] for k, v in sync.items() if isinstance(v, dict) and v.get("retries")}
+    if not retried:
+        return "No batch failed: none was tried again."
+    return "Batches tried again (the Map's retry): " + ", ".join(f"{k} {n}" for k, n in retried.items()) + "."
+
+
 def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
     first, again, changed, shrunk, stock, old = (
         sync[k] for k in ("first", "again", "changed", "shrunk", "stock", "old")
@@ -317,10 +328,13 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
         "",
         f"Measured on {time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, {where}. The snapshot "
         "function's steps are driven as the state machine drives them: "
-        f"{MAP_CONCURRENCY} Map slots (each its own job, client and {BATCH_CONCURRENCY}-thread pool), "
-        f"batches of {BATCH_SIZE}. Tweakwise: the sandbox answering after {LATENCY * 1000:.0f} ms over real "
-        "sockets, in a process of its own (outside `mock_aws`: the bench process runs the bundle's code). "
-        f"DynamoDB: a stand-in answering after {DYNAMODB_LATENCY * 1000:.0f} ms. S3: moto in process.",
+        f"{MAP_CONCURRENCY} Map slots, each a process of its own as each is a Lambda container in AWS (its "
+        f"own job, client and {BATCH_CONCURRENCY}-thread pool), batches of {BATCH_SIZE}; the other steps in "
+        "the benchmark's process. Tweakwise: the sandbox answering after "
+        f"{LATENCY * 1000:.0f} ms over real sockets, in a process of its own. DynamoDB: one stand-in "
+        f"answering after {DYNAMODB_LATENCY * 1000:.0f} ms, served to the slots over local sockets. S3 and "
+        "Secrets Manager: a moto server (no `mock_aws`: every process reaches AWS by URL). "
+        + _retried(sync),
         "",
         "| run | items | wall time | items/s | Tweakwise writes | what was sent |",
         "|---|---|---|---|---|---|",
@@ -365,9 +379,9 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
         f"{first['writes'] / old['writes']:.2f}x its writes. Its latency limit: {MAP_CONCURRENCY} slots x "
         f"{BATCH_CONCURRENCY} threads / {ITEM_LATENCY * 1000:.0f} ms an item (Tweakwise's "
         f"{LATENCY * 1000:.0f} ms and 4 DynamoDB calls: claim, ledger read and record, release) = "
-        f"{LIMIT:,.0f} items/s; the first load reached **{first['items_per_second'] / LIMIT:.0%}** of it "
-        "(the rest is CPU: two cores for the sandbox, 80 request threads and pydantic; in AWS each Map slot "
-        "is its own Lambda container).",
+        f"{LIMIT:,.0f} items/s; the first load reached **{first['items_per_second'] / LIMIT:.0%}** of it, "
+        "validation, categories and plan included (the rest is CPU: two cores for ten slots, the sandbox "
+        "and the stand-ins; in AWS each Map slot has a CPU share of its own).",
         f'Guard message: "{shrunk["report"]["reason"]}".',
         "",
         "Calls per entity of the snapshot (the state table's lock and the steps' own reads counted too): "

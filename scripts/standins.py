@@ -1,13 +1,17 @@
 """A DynamoDB stand-in in memory, with a latency: what the sync state and the ledger call, for the
-benchmarks and the Lambda-like driver (scripts/lambda_driver.py imports it from this folder)."""
+benchmarks and the Lambda-like driver (scripts/lambda_driver.py imports it from this folder).
+`serve` shares one stand-in with other processes (the snapshot benchmark's Map slots, each a Lambda
+container of its own); `RemoteDynamoDB` is what such a process calls."""
 
 from __future__ import annotations
 
 import functools
 import re
+import secrets
 import threading
 import time
 from collections import Counter
+from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 
@@ -154,6 +158,83 @@ class DynamoDBStandIn:
                     time.sleep(stand_in.latency)
                     stand_in.ops["Scan"] += 1
                     yield {"Items": items[start : start + 1000]}
+
+        return Pages()
+
+
+def _answer(stand_in: DynamoDBStandIn, connection: Connection) -> None:
+    with connection:
+        while True:
+            try:
+                method, request = connection.recv()
+            except EOFError:
+                return
+            try:
+                if method == "scan":
+                    answer: Any = list(stand_in.get_paginator("scan").paginate(**request))
+                else:
+                    answer = getattr(stand_in, method)(**request)
+                connection.send((True, answer))
+            except ConditionFailed as exc:
+                connection.send((False, exc.response.get("Item")))
+            except Exception as exc:  # the caller raises it; this thread answers on
+                connection.send((None, f"{type(exc).__name__}: {exc}"))
+
+
+def serve(stand_in: DynamoDBStandIn) -> tuple[tuple[str, int], bytes]:
+    """Answer other processes' calls to `stand_in` (a thread per connection, as many as they open, until
+    this process ends): the address and key a `RemoteDynamoDB` needs."""
+    key = secrets.token_bytes(16)
+    listener = Listener(("127.0.0.1", 0), backlog=1024, authkey=key)  # the slots connect at once
+
+    def accept() -> None:
+        while True:
+            connection = listener.accept()
+            threading.Thread(target=_answer, args=(stand_in, connection), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener.address, key
+
+
+class RemoteDynamoDB:
+    """A served stand-in's calls from another process: one connection per thread, as boto3's pool has."""
+
+    exceptions = DynamoDBStandIn.exceptions
+
+    def __init__(self, address: tuple[str, int], key: bytes):
+        self.address, self.key = address, key
+        self.local = threading.local()
+
+    def _call(self, method: str, request: dict) -> Any:
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            connection = self.local.connection = Client(self.address, authkey=self.key)
+        connection.send((method, request))
+        ok, answer = connection.recv()
+        if ok is None:
+            raise RuntimeError(f"the DynamoDB stand-in failed: {answer}")
+        if not ok:
+            raise ConditionFailed(answer)
+        return answer
+
+    def update_item(self, **request: Any) -> Any:
+        return self._call("update_item", request)
+
+    def delete_item(self, **request: Any) -> Any:
+        return self._call("delete_item", request)
+
+    def get_item(self, **request: Any) -> Any:
+        return self._call("get_item", request)
+
+    def batch_get_item(self, **request: Any) -> Any:
+        return self._call("batch_get_item", request)
+
+    def get_paginator(self, operation: str) -> Any:
+        remote = self
+
+        class Pages:
+            def paginate(self, **request: Any) -> Any:
+                return iter(remote._call(operation, request))
 
         return Pages()
 

@@ -43,6 +43,12 @@ SANDBOX_TASKS = {
 }
 
 
+class _Server(ThreadingHTTPServer):
+    # Tweakwise takes as many connections as its clients open at once (a snapshot's Map opens 80);
+    # socketserver's backlog of 5 refused some of them.
+    request_queue_size = 256
+
+
 @dataclass
 class Faults:
     """What share of requests fail, and how: `rate_limit` answers 429 with Retry-After, `server_error` 503."""
@@ -363,7 +369,7 @@ class Sandbox:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_port}"
