@@ -36,13 +36,17 @@ NOT_MINE = {
         "requests",
         "tweakwise.client",
     ),
-    # the line checks and models: validation only (the Map's batches are most of its cold starts)
+    # the line checks and models, the plan, the ids and the guard: one invocation each per run (the Map's
+    # batches, which use none of them, are most of its cold starts)
     "CatalogSnapshotFunction": (
         "tweakwise.webhook",
         "tweakwise.worker",
         "tweakwise.queueing",
         "tweakwise.snapshot_lines",
         "tweakwise.snapshot_models",
+        "tweakwise.snapshot_plan",
+        "tweakwise.snapshot_ids",
+        "tweakwise.snapshot_guard",
     ),
 }
 PROBE = """

@@ -52,9 +52,6 @@ from .snapshot_contract import (
     action_of,
     object_key,
 )
-from .snapshot_guard import GuardInput, shrink_guard
-from .snapshot_ids import contains, digest
-from .snapshot_plan import LedgerIndex, item_lines, plan
 from .snapshot_store import SnapshotStore, report_key, run_id, snapshot_id, work_key
 from .snapshot_stream import read_lines
 from .state import SyncState
@@ -127,7 +124,7 @@ class SnapshotJob:
             refused = f"another snapshot is running (execution {holder}); upload this one again when it ends"
             return {**answer, "refused": refused, "busy": True}
 
-        # Here, not at init: the Map's batches, most of this function's cold starts, never validate.
+        from .snapshot_ids import digest  # here: the Map's batches (most cold starts) never validate
         from .snapshot_lines import check_lines
 
         def open_lines() -> Iterator[bytes]:
@@ -184,6 +181,8 @@ class SnapshotJob:
     def plan(self, step: PlanInput) -> PlanOutput:
         """The item lines whose fields differ from the ledger's (`snapshot_plan`): only they go to the
         Distributed Map; the others are counted unchanged here, once."""
+        from .snapshot_plan import LedgerIndex, item_lines, plan
+
         run = step["run"]
         self.applier.seed_categories(run)
         index = LedgerIndex(self.ledger.scan())
@@ -213,6 +212,9 @@ class SnapshotJob:
           never an orphan, whichever batches ran.
         - The shrink guard (`snapshot_guard`): per kind, the orphans' share of what existed before this
           execution started (not of what it created), and MinProductCount."""
+        from .snapshot_guard import GuardInput, shrink_guard
+        from .snapshot_ids import contains
+
         run, cut = step["run"], datetime.fromisoformat(step["takenAt"]).timestamp()
         began = datetime.fromisoformat(step["started"]).timestamp()
         validation = self.store.get_json(work_key(run, "validation.json"))
