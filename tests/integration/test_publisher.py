@@ -187,3 +187,15 @@ def test_worker_marks_changes_and_the_publisher_function_publishes(world, catalo
     assert sandbox.task_triggers == [PUBLISH_GUID]
     blobs = emf_blobs(capsys.readouterr().out)
     assert blobs[-1]["PublishesStarted"] == [1.0]
+
+
+def test_the_tweakwise_client_is_made_by_the_first_run_that_calls_tweakwise_and_kept(world):
+    state, publisher, _sandbox = world
+    client, made = publisher.client.get(), []
+    lazy = Publisher(Lazy(lambda: made.append(1) or client), state, max_publish_seconds=3600)
+    assert lazy.run(now=1000).published is False  # nothing changed: two marks read, no client
+    assert made == []
+    state.mark_changed(now=1001)
+    assert lazy.run(now=1002).published is True
+    lazy.run(now=1003)  # asks Tweakwise whether the publish still runs: the same client
+    assert made == [1]
