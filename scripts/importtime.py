@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=9, help="import rounds (interleaved)")
+    parser.add_argument("--rounds", type=int, default=15, help="import rounds (interleaved)")
     parser.add_argument("--invoke-rounds", type=int, default=5, help="init + first invocation rounds")
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose functions are measured")
     args = parser.parse_args(argv)
