@@ -2,9 +2,7 @@
 
 Each function builds its frozen settings once, at init, with `from_env()`; a missing or invalid variable
 raises ConfigurationError naming it. A field's default is the one default of that setting, and agrees
-with the template parameter that sets it (tests/unit/test_settings.py compares them). The classes have no
-generated __eq__ or __repr__: no function compares or prints them, and every cold start compiles the code a
-dataclass generates.
+with the template parameter that sets it (tests/unit/test_settings.py compares them).
 """
 
 from __future__ import annotations
@@ -57,6 +55,11 @@ def _parse(kind: type, name: str, raw: str, minimum: float | None, maximum: floa
     return value
 
 
+# Frozen, with no generated __eq__ or __repr__: no function compares or prints its settings, and every cold
+# start compiles the code a dataclass generates.
+_settings = dataclass(frozen=True, eq=False, repr=False)
+
+
 class _FromEnvironment:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -91,7 +94,7 @@ class _FromEnvironment:
         return cls._field(name).default
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_settings
 class ClientSettings(_FromEnvironment):
     """The Tweakwise client: every function that calls Tweakwise."""
 
@@ -114,7 +117,7 @@ class ClientSettings(_FromEnvironment):
             raise ConfigurationError(f"{self.variable('proxy_url')} must be an http(s) URL")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_settings
 class ObservabilitySettings(_FromEnvironment):
     """Every function's logger and tracer."""
 
@@ -124,14 +127,14 @@ class ObservabilitySettings(_FromEnvironment):
     trace_calls: bool = _setting("TRACE_CALLS", False)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_settings
 class MetricsSettings(_FromEnvironment):
     """The `Instance` dimension of every metric (never the instance key: that is a secret)."""
 
     instance_name: str = _setting("TWEAKWISE_INSTANCE_NAME", "default")
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_settings
 class WebhookSettings(_FromEnvironment):
     queue_url: str = _setting("CATALOG_QUEUE_URL")
     signing_secret_id: str = _setting("WEBHOOK_SECRET_ID")
@@ -139,7 +142,7 @@ class WebhookSettings(_FromEnvironment):
     signing_secret_max_age: int = _setting("WEBHOOK_SECRET_MAX_AGE", 60, minimum=0)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_settings
 class WorkerSettings(_FromEnvironment):
     sync_state_table: str = _setting("SYNC_STATE_TABLE")
     dead_letter_queue_url: str = _setting("DEAD_LETTER_QUEUE_URL")
@@ -148,7 +151,7 @@ class WorkerSettings(_FromEnvironment):
     sync_state_ttl_days: int = _setting("SYNC_STATE_TTL_DAYS", 30, minimum=1)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_settings
 class SnapshotSettings(_FromEnvironment):
     """The snapshot function: validate, apply, orphans and report of a whole-catalog snapshot."""
 
@@ -179,7 +182,7 @@ class SnapshotSettings(_FromEnvironment):
     lock_seconds: int = _setting("SNAPSHOT_LOCK_SECONDS", 86400, minimum=60)
 
 
-@dataclass(frozen=True, eq=False, repr=False)
+@_settings
 class PublisherSettings(_FromEnvironment):
     sync_state_table: str = _setting("SYNC_STATE_TABLE")
     # A publish running longer than this is taken as over (template: TaskTimeoutSeconds).
