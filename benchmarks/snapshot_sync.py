@@ -62,8 +62,8 @@ def _env() -> None:
 
 
 class Bench:
-    """The state machine's steps: the Map's batches in `map_slots` slot processes (`map_slots`), each
-    applying `batch_threads` items at once; the other steps in this process, as one more container."""
+    """The state machine's steps: the Map's batches in `map_slots` processes (`benchmarks.map_slots`),
+    each applying `batch_threads` items at once; the other steps in this process, as one more container."""
 
     def __init__(self, sandbox, dynamodb: DynamoDBStandIn, map_slots: int, batch_threads: int):
         import boto3
