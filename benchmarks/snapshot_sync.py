@@ -386,7 +386,7 @@ def section(sync: dict[str, Any], validation: dict[int, dict]) -> list[str]:
         "",
         "Calls per entity of the snapshot (the state table's lock and the steps' own reads counted too): "
         "DynamoDB reads (calls: a BatchGetItem reads up to 100 entries, a Scan page ~1,000) and writes, "
-        "Tweakwise requests (category key look-ups included), and Distributed Map batches (one child "
+        "Tweakwise requests (the categories listing included), and Distributed Map batches (one child "
         "execution and Lambda invocation each).",
         "",
         "| run | DynamoDB reads | DynamoDB writes | Tweakwise requests | Map batches |",

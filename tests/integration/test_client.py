@@ -354,6 +354,14 @@ def test_category_endpoints(tweakwise, make_client):
     assert client.upsert_category(11, {"Name": "W"}) == "updated"
 
 
+def test_the_category_listing_is_a_list_or_a_clear_error(tweakwise, make_client):
+    tweakwise.expect_oneshot_request("/category").respond_with_json([{"CategoryId": 7, "Key": "k"}, "noise"])
+    assert make_client().list_categories() == [{"CategoryId": 7, "Key": "k"}]
+    tweakwise.expect_oneshot_request("/category").respond_with_json({"Message": "paged?"})
+    with pytest.raises(errors.UnexpectedResponseError, match="GET /category"):
+        make_client().list_categories()
+
+
 def test_delete_item_with_empty_204(tweakwise, make_client):
     tweakwise.expect_request("/item/A", method="DELETE").respond_with_data("", status=204)
     assert make_client().delete_item("A") is None

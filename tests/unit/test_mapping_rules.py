@@ -56,6 +56,40 @@ def test_an_unknown_category_key_says_which():
     assert refs._ids == {}
 
 
+def test_many_keys_are_resolved_by_one_listing_and_a_look_up_for_each_it_lacks():
+    from tweakwise.errors import NotFoundError
+    from tweakwise.mapping import CategoryRefs
+
+    class Client:
+        def __init__(self):
+            self.calls = []
+
+        def list_categories(self):
+            self.calls.append("list")
+            return [
+                {"CategoryId": 7, "Key": "shoes"},
+                {"CategoryId": 8, "Key": "boots"},
+                {"CategoryId": 9},  # no key: numeric ids only
+                {"CategoryId": 10, "Key": "other"},  # not asked for
+            ]
+
+        def get_category_by_key(self, key):
+            self.calls.append(key)
+            if key == "late":
+                return {"CategoryId": 11}
+            raise NotFoundError("GET", "/category/getbykey/{key}", 404)
+
+    client = Client()
+    refs = CategoryRefs(client)
+    refs.seed({"known": 3})
+    refs.find_all(["shoes", "boots", "known", "late", "gone"])
+    assert client.calls == ["list", "gone", "late"]  # listed once; looked up: what the listing lacked
+    assert refs.known() == {"known": 3, "shoes": 7, "boots": 8, "late": 11}
+    refs.find_all(["shoes", "late"])  # all known: no request
+    refs.find_all(["one"])  # a single key: its look-up, not a listing
+    assert client.calls == ["list", "gone", "late", "one"]
+
+
 def test_a_field_left_out_is_not_sent_and_a_null_is_sent_empty():
     from tweakwise.catalog import ItemPatchFields
     from tweakwise.mapping import to_item_fields

@@ -266,6 +266,13 @@ class TweakwiseClient:
     def get_category_by_key(self, key: str) -> dict[str, Any]:
         return self.request("GET", "/category/getbykey/{key}", key=key)
 
+    def list_categories(self) -> list[dict[str, Any]]:
+        """Every category, in one answer (the 2022 spec pages nothing)."""
+        payload = self.request("GET", "/category")
+        if not isinstance(payload, list):
+            raise UnexpectedResponseError("GET", "/category", 200, f"a {type(payload).__name__}, not a list")
+        return [category for category in payload if isinstance(category, dict)]
+
     def create_category(self, category: dict[str, Any]) -> Any:
         return self.request("POST", "/category", body=category)
 

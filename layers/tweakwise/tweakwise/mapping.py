@@ -92,6 +92,22 @@ class CategoryRefs:
                 self._ids[ref] = category_id
             return category_id
 
+    def find_all(self, keys: list[str]) -> None:
+        """Resolve many keys at once: one listing of Tweakwise's categories instead of a look-up per key
+        (a snapshot's categories step), then a look-up for any key the listing lacked."""
+        with self._lock:
+            missing = {key for key in keys if key not in self._ids}
+        if len(missing) > 1:
+            listed = {
+                str(c["Key"]): int(c["CategoryId"])
+                for c in self.client.list_categories()
+                if str(c.get("Key")) in missing and isinstance(c.get("CategoryId"), int)
+            }
+            self.seed(listed)
+            missing -= listed.keys()
+        for key in sorted(missing):
+            self.find(key)
+
     def require(self, refs: list[int | str]) -> list[int]:
         ids = []
         for ref in refs:

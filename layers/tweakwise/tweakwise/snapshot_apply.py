@@ -82,9 +82,7 @@ class BatchApplier:
         ]  # fmt: skip
         answer = self._apply(events, step, "categories", parallel=False)
         refs = self.sync.categories
-        for line in lines:
-            if isinstance(line["id"], str):
-                refs.find(line["id"])  # a lookup only for a key the steps above did not resolve
+        refs.find_all([line["id"] for line in lines if isinstance(line["id"], str)])  # not resolved above
         self.store.put_json(work_key(step["run"], CATEGORY_IDS), refs.known())
         self._seeded = step["run"]
         return answer
