@@ -88,6 +88,8 @@ def test_many_keys_are_resolved_by_one_listing_and_a_look_up_for_each_it_lacks()
     refs.find_all(["shoes", "late"])  # all known: no request
     refs.find_all(["one"])  # a single key: its look-up, not a listing
     assert client.calls == ["list", "gone", "late", "one"]
+    refs.find_all(["two", "three"], look_up_rest=False)  # the listing alone: no look-up of what it lacks
+    assert client.calls == ["list", "gone", "late", "one", "list"]
 
 
 def test_a_field_left_out_is_not_sent_and_a_null_is_sent_empty():

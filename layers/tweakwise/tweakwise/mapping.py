@@ -92,9 +92,9 @@ class CategoryRefs:
                 self._ids[ref] = category_id
             return category_id
 
-    def find_all(self, keys: list[str]) -> None:
+    def find_all(self, keys: list[str], look_up_rest: bool = True) -> None:
         """Resolve many keys at once: one listing of Tweakwise's categories instead of a look-up per key
-        (a snapshot's categories step), then a look-up for any key the listing lacked."""
+        (a snapshot's categories step), then a look-up for each key the listing lacked (`look_up_rest`)."""
         with self._lock:
             missing = {key for key in keys if key not in self._ids}
         if len(missing) > 1:
@@ -105,7 +105,7 @@ class CategoryRefs:
             }
             self.seed(listed)
             missing -= listed.keys()
-        for key in sorted(missing):
+        for key in sorted(missing) if look_up_rest else ():
             self.find(key)
 
     def require(self, refs: list[int | str]) -> list[int]:

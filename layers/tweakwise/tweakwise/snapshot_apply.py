@@ -80,9 +80,16 @@ class BatchApplier:
             )
             for line in lines
         ]  # fmt: skip
-        answer = self._apply(events, step, "categories", parallel=False)
         refs = self.sync.categories
-        refs.find_all([line["id"] for line in lines if isinstance(line["id"], str)])  # not resolved above
+        keys = [
+            ref
+            for line in lines
+            for ref in (line["id"], *(line.get("parents") or []))
+            if isinstance(ref, str)
+        ]
+        refs.find_all(keys, look_up_rest=False)  # what Tweakwise has, in one listing
+        answer = self._apply(events, step, "categories", parallel=False)
+        refs.find_all(keys)  # the keys the categories above created
         self.store.put_json(work_key(step["run"], CATEGORY_IDS), refs.known())
         self._seeded = step["run"]
         return answer
