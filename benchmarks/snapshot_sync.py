@@ -140,7 +140,8 @@ class Bench:
                     try:
                         return slot.run({"Items": batch, "BatchInput": batch_input})
                     except RuntimeError:
-                        self.retries += 1
+                        with lock:  # the Map's threads count into one total
+                            self.retries += 1
                         if attempt + 1 == MAP_ATTEMPTS:
                             raise
                         time.sleep(1)
