@@ -83,9 +83,17 @@ class Resolver:
         "AWS::URLSuffix": "amazonaws.com",
     }
 
+    # Locally every native source is on (docs/sources.md): its function runs, and `make run` delivers
+    # events to its rules.
+    LOCAL: ClassVar[dict[str, str]] = {
+        "CommercetoolsEventBusName": "aws.partner/commercetools.com/local-project/tweakwise",
+        "ShopifyEventBusName": "aws.partner/shopify.com/local-app/tweakwise",
+    }
+
     def __init__(self, template: dict[str, Any], overrides: dict[str, str] | None = None):
         self.template = template
         self.params = {k: str(v.get("Default", "")) for k, v in template.get("Parameters", {}).items()}
+        self.params.update({k: v for k, v in self.LOCAL.items() if k in self.params})
         self.params.update(overrides or {})
         # Attributes of resources that exist locally (tweakwise_local/provision.py): {"Ref": ..., "Arn": ...}
         self.resources: dict[str, dict[str, Any]] = {}

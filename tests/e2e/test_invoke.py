@@ -20,6 +20,7 @@ SAMPLES = {
     "TaskRunnerFunction": ("task_runner.json", '"triggered": true'),
     "PublisherFunction": ("publisher.json", '"published": false'),
     "CatalogSnapshotFunction": ("catalog_snapshot.json", '"outcome": "failed"'),
+    "CatalogSourceFunction": ("sources/shopify-products-update.json", '"queued": 2'),
 }
 
 

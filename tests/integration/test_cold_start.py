@@ -48,6 +48,15 @@ NOT_MINE = {
         "tweakwise.snapshot_ids",
         "tweakwise.snapshot_guard",
     ),
+    # maps and queues: never calls Tweakwise, never applies
+    "CatalogSourceFunction": (
+        "tweakwise.snapshot",
+        "tweakwise.worker",
+        "tweakwise.sync",
+        "tweakwise.webhook",
+        "tweakwise.client",
+        "requests",
+    ),
 }
 PROBE = """
 import json, sys
@@ -63,6 +72,7 @@ CLIENTS_AT_INIT = {
     "TaskRunnerFunction": [],
     "PublisherFunction": ["dynamodb"],
     "CatalogSnapshotFunction": ["dynamodb"],  # S3 only in validate, report and a batch's rejections
+    "CatalogSourceFunction": ["dynamodb", "sqs"],  # the source map, the catalog queue
 }
 CLIENT_PROBE = """
 import json, botocore.session
@@ -93,6 +103,7 @@ UNBUILT = {
     "CatalogWebhookFunction": BASES,
     "CatalogWorkerFunction": ["WebhookBody", *BASES],
     "CatalogSnapshotFunction": ["WebhookBody", *BASES],
+    "CatalogSourceFunction": ["WebhookBody", *BASES],
 }
 
 

@@ -19,6 +19,7 @@ ALL = [
     settings.PublisherSettings,
     settings.SnapshotSettings,
     settings.ObservabilitySettings,
+    settings.SourceSettings,
 ]
 TEMPLATE = load_template()
 # A value for every required variable, so that one class can be read with one variable changed.
@@ -53,7 +54,8 @@ def _template_values(variable: str) -> list:
 def test_each_variable_belongs_to_one_setting():
     names = [spec.metadata["env"] for cls in ALL for spec in dataclasses.fields(cls)]
     # The worker, the publisher and the snapshot function read the same tables.
-    shared = {"SYNC_STATE_TABLE", "SYNC_STATE_TTL_DAYS", "LEDGER_TABLE"}
+    # The webhook and the source function send to the same queue.
+    shared = {"SYNC_STATE_TABLE", "SYNC_STATE_TTL_DAYS", "LEDGER_TABLE", "CATALOG_QUEUE_URL"}
     assert {name for name in names if names.count(name) > 1} == shared
 
 

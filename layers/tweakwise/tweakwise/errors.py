@@ -81,6 +81,11 @@ class BodyEncodingError(TweakwiseError, ValueError):
     """The request body is not what its transport says it is (invalid base64)."""
 
 
+class SourcePayloadError(TweakwiseError, ValueError):
+    """A platform's event (commercetools, Shopify) lacks a field its mapping needs, or maps to an event the
+    catalog contract refuses: dead-lettered once, with the field named (retrying cannot fix it)."""
+
+
 class ApiError(TweakwiseError):
     """A request to the Tweakwise API failed. `path` never holds the instance key or a task GUID, and
     `detail` (often Tweakwise's own text, which may echo the request) is scrubbed of every secret value."""

@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .ddb import batch_get
 from .entity import NOT_NEWER, EntityKey
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_dynamodb import DynamoDBClient
-
-BATCH_GET_LIMIT = 100  # keys per BatchGetItem (DynamoDB's limit)
 
 
 def body_digest(body: dict[str, Any]) -> str:
@@ -62,22 +61,10 @@ class Ledger:
     def get_many(self, entities: list[EntityKey]) -> dict[EntityKey, Entry]:
         """The entries of these entities that exist (strongly consistent)."""
         found: dict[EntityKey, Entry] = {}
-        unique = list(dict.fromkeys(entities))
-        for start in range(0, len(unique), BATCH_GET_LIMIT):
-            keys: list[Any] = [{"entity": {"S": str(e)}} for e in unique[start : start + BATCH_GET_LIMIT]]
-            pause = 0.05
-            while keys:
-                answer = self.dynamodb.batch_get_item(
-                    RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}}
-                )
-                for item in answer.get("Responses", {}).get(self.table, []):
-                    entry = _entry(item)
-                    found[entry.entity] = entry
-                unprocessed: Any = answer.get("UnprocessedKeys", {}).get(self.table, {})
-                keys = list(unprocessed.get("Keys", []))
-                if keys:  # throttled: DynamoDB asks to back off before asking again
-                    time.sleep(pause)
-                    pause = min(pause * 2, 2.0)
+        keys = [{"entity": {"S": str(e)}} for e in dict.fromkeys(entities)]
+        for item in batch_get(self.dynamodb, self.table, keys):
+            entry = _entry(item)
+            found[entry.entity] = entry
         return found
 
     def get(self, entity: EntityKey) -> Entry | None:

@@ -187,3 +187,16 @@ class PublisherSettings(_FromEnvironment):
     sync_state_table: str = _setting("SYNC_STATE_TABLE")
     # A publish running longer than this is taken as over (template: TaskTimeoutSeconds).
     max_publish_seconds: float = _setting("MAX_PUBLISH_SECONDS", 7200.0, minimum=1)
+
+
+@_settings
+class SourceSettings(_FromEnvironment):
+    """The source function: commercetools and Shopify events from their partner event buses."""
+
+    queue_url: str = _setting("CATALOG_QUEUE_URL")
+    source_map_table: str = _setting("SOURCE_MAP_TABLE")
+    dead_letter_queue_url: str = _setting("SOURCE_DEAD_LETTER_QUEUE_URL")
+    commercetools_locale: str = _setting("COMMERCETOOLS_LOCALE", "en")
+    commercetools_currency: str = _setting("COMMERCETOOLS_CURRENCY", "EUR")
+    commercetools_country: str = _setting("COMMERCETOOLS_COUNTRY", "")
+    shopify_item_per: str = _setting("SHOPIFY_ITEM_PER", "product")
