@@ -48,9 +48,10 @@ class Admin:
         fire: Callable[[str], Any],
         schedule_names: Callable[[], list[str]],
         snapshot: Callable[[str, bytes, bool], dict[str, Any]] | None = None,
+        events: Callable[[Any], dict[str, Any]] | None = None,
     ):
         self.status, self.fire, self.schedule_names = status, fire, schedule_names
-        self.snapshot = snapshot
+        self.snapshot, self.events = snapshot, events
 
 
 class ApiHandler(BaseHTTPRequestHandler):
@@ -117,12 +118,25 @@ class ApiHandler(BaseHTTPRequestHandler):
             allow = query.get("allowMassDelete", ["0"])[0] in ("1", "true")
             answer = self.admin.snapshot(name, body, allow)
             return self._reply(200, json.dumps(answer, default=str).encode())
+        if path == f"{ADMIN_PREFIX}events" and self.command == "POST" and self.admin.events:
+            return self._events(self.admin.events, body)
         name = path.removeprefix(f"{ADMIN_PREFIX}schedules/")
         if self.command == "POST" and name in self.admin.schedule_names():
             return self._reply(200, json.dumps(self.admin.fire(name), default=str).encode())
         known = ", ".join(f"{ADMIN_PREFIX}schedules/{n}" for n in self.admin.schedule_names())
-        message = f"GET {ADMIN_PREFIX}status, POST {ADMIN_PREFIX}snapshots or POST {known}"
+        posts = ", ".join(f"POST {ADMIN_PREFIX}{name}" for name in ("snapshots", "events"))
+        message = f"GET {ADMIN_PREFIX}status, {posts} or POST {known}"
         return self._reply(404, json.dumps({"message": message}).encode())
+
+    def _events(self, put: Callable[[Any], dict[str, Any]], body: bytes) -> None:
+        """A PutEvents body, delivered to the template's rules (tweakwise_local.eventbridge)."""
+        from tweakwise_local.eventbridge import EntryError
+
+        try:
+            answer = put(json.loads(body or b"null"))
+        except (ValueError, EntryError) as exc:  # JSONDecodeError is a ValueError
+            return self._reply(400, json.dumps({"message": str(exc)}).encode())
+        return self._reply(200, json.dumps(answer, default=str).encode())
 
     def __getattr__(self, name: str) -> Any:
         # API Gateway answers any method (QUERY, TRACE...): an unrouted one is a 404, never a 501.

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tweakwise.settings import ClientSettings, WebhookSettings
-from tweakwise_local import api, queues, runs, snapshots
+from tweakwise_local import api, eventbridge, queues, runs, snapshots
 from tweakwise_local.credentials import local_tweakwise, mode
 from tweakwise_local.functions import LocalFunction
 from tweakwise_local.invocations import emf_metrics, log_lines
@@ -93,7 +93,9 @@ class Runner:
         self.schedules = {s.name: s for s in schedules(self.template, self.resolver)}
         self.routes = api.routes(self.functions)
         self.sources = queues.event_sources(self.functions, self.resolver)
-        admin = api.Admin(self.status, self.fire, lambda: sorted(self.schedules), self.snapshot)
+        stack = self.resolver.PSEUDO["AWS::StackName"]
+        self.bus = eventbridge.Bus(eventbridge.create(eventbridge.rules(self.resolver), stack), self.deliver)
+        admin = api.Admin(self.status, self.fire, lambda: sorted(self.schedules), self.snapshot, self.bus.put)
         self.api = api.serve(self.api_port, self.routes, self.run, admin, say)
         self.api_port = self.api.server_port
         self._spawn(self.api.serve_forever)
@@ -213,6 +215,17 @@ class Runner:
             "report": report,
         }
 
+    def deliver(self, rule: eventbridge.Rule, event: dict) -> str:
+        """What EventBridge does with an event a rule matched: invoke the function asynchronously, or start
+        the state machine. One line per delivery."""
+        if rule.target in self.functions:
+            result = eventbridge.invoke_async(self.functions[rule.target], event, self.run, self.resolver)
+        else:
+            result = json.dumps(self.execute(rule.target, event), default=str)
+        what = f"{event['source']} {event['detail-type']}"
+        say("events", f"{what} -> {rule.logical_id} -> {rule.target}: {result[:160]}")
+        return result
+
     def fire(self, name: str) -> Any:
         schedule = self.schedules[name]
         say("schedule", f"{name} fired")
@@ -312,6 +325,15 @@ class Runner:
                 "",
                 *_signed_curl(api, secret, PATCH),
             ]
+        for bus in self.bus.source_buses:
+            command = eventbridge.example_command(api, bus)
+            if command:
+                lines += [
+                    "",
+                    f"Put a {bus.split('/')[1]} event on {bus} (EventBridge, locally):",
+                    "",
+                    f"  {command}",
+                ]
         return "\n".join(lines)
 
 

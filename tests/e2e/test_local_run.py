@@ -265,3 +265,24 @@ def test_the_banners_upsert_and_stock_patch_work_as_pasted():
         writes = status["sandbox"]["last_writes"]
         assert [(w["method"], w["path"]) for w in writes] == [("POST", "/item"), ("PATCH", "/item/SKU-1")]
         assert writes[-1]["body"] == {"Stock": 3}  # the patch sends its one field
+
+
+def test_the_banners_source_events_work_as_pasted():
+    with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]) as (_process, banner):
+        api = _api(banner)
+        commands = re.findall(r"^  (curl -sS -X POST \S+/_local/events .*)$", banner, re.MULTILINE)
+        assert len(commands) == 2 and "commercetools.com" in commands[0] and "shopify.com" in commands[1]
+        for command in commands:
+            pasted = subprocess.run(  # noqa: S603 - the banner's own command, as pasted
+                ["bash", "-c", command],  # noqa: S607 - the user's shell
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
+            answer = json.loads(pasted.stdout)
+            assert answer["FailedEntryCount"] == 0
+            [delivery] = answer["Deliveries"]
+            assert delivery["target"] == "CatalogSourceFunction" and json.loads(delivery["result"])["queued"]
+        status = _wait_for(api, lambda s: {"CT-SKU-1", "7001"} <= set(s["sandbox"]["item_ids"]))
+        assert {"CT-SKU-1", "7001"} <= set(status["sandbox"]["item_ids"])

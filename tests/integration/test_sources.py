@@ -1,6 +1,6 @@
-"""Native sources end to end: a platform's event (events/sources/, built from the documented payloads) →
-the source function → the catalog queue → the worker → what the Tweakwise sandbox holds, over sockets, with
-moto for SQS and DynamoDB."""
+"""Native sources end to end: a platform's event (events/sources/, built from the documented payloads) put
+on its bus → the template's rule (moto's EventBridge matching it) → the source function → the catalog
+queue → the worker → what the Tweakwise sandbox holds, over sockets, with moto for SQS and DynamoDB."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from conftest import REGION, SECRET_ID, LambdaContext, drain, load_handler, sqs_event
+from tweakwise_local import eventbridge
 from tweakwise_local.provision import create_table
-from tweakwise_local.template import ROOT
+from tweakwise_local.template import ROOT, Resolver, load_template
 
 EVENTS = ROOT / "events" / "sources"
 PARENT = "c0ffee00-0000-4222-8333-444455556666"
@@ -24,8 +25,9 @@ def _event(name: str) -> dict:
 
 @pytest.fixture
 def pipeline(catalog_aws, sandbox, monkeypatch):
-    """`send(event)` runs the source function; `deliver()` runs the worker over the queue until it is
-    empty, redelivering what a batch reported failed (as SQS would), and returns the source outcomes."""
+    """`send(event)` puts the event on its bus, where the template's rule delivers it to the source
+    function (the function's answer, or None when no rule matched); `deliver()` runs the worker over the
+    queue until it is empty, redelivering what a batch reported failed (as SQS would)."""
     sqs = catalog_aws["sqs"]
     source_dlq = sqs.create_queue(QueueName="source-dlq")["QueueUrl"]
     create_table(boto3.client("dynamodb", region_name=REGION), "source-map", "SOURCE_MAP_TABLE")
@@ -37,13 +39,21 @@ def pipeline(catalog_aws, sandbox, monkeypatch):
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
     source, worker = load_handler("catalog_source"), load_handler("catalog_worker")
+    rules = eventbridge.create(eventbridge.rules(Resolver(load_template())), "test")
+    bus = eventbridge.Bus(
+        rules, lambda _rule, event: json.dumps(source.lambda_handler(event, LambdaContext()))
+    )
 
     class Pipeline:
         dead_letters = source_dlq
 
         @staticmethod
-        def send(event: dict) -> dict:
-            return source.lambda_handler(event, LambdaContext())
+        def send(event: dict) -> dict | None:
+            answer = bus.put({"Entries": [eventbridge.entry(event)]})
+            assert answer["FailedEntryCount"] == 0, answer
+            results = [json.loads(d["result"]) for d in answer["Deliveries"]]
+            assert [d["rule"] for d in answer["Deliveries"]] in ([], [f"{results[0]['source'].title()}Rule"])
+            return results[0] if results else None
 
         @staticmethod
         def deliver() -> None:
@@ -146,4 +156,4 @@ def test_a_payload_missing_a_needed_field_is_dead_lettered_once_with_the_field_n
     [letter] = drain(catalog_aws["sqs"], pipeline.dead_letters)
     reason = letter["MessageAttributes"]["ErrorReason"]["StringValue"]
     assert "detail.payload.variants[0].price" in reason
-    assert json.loads(letter["Body"])["id"] == event["id"]
+    assert json.loads(letter["Body"])["detail"] == event["detail"]  # the event as the rule delivered it
