@@ -27,7 +27,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: tests integration e2e lock mutation fuzz faults run snapshot help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench bench-snapshot clean
+.PHONY: tests integration e2e lock mutation fuzz faults run snapshot help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench bench-snapshot bench-sources clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -136,6 +136,9 @@ bench: $(VENV)/.ok ## Worker throughput as Lambda runs it, on one CPU and at 256
 
 bench-snapshot: $(VENV)/.ok ## Snapshot benchmarks (20,000 items, 1,000,000-line validation); writes their section of docs/benchmarks.md
 	$(VENV)/bin/python -m benchmarks.snapshot_sync
+
+bench-sources: $(VENV)/.ok ## Shopify events through make run's EventBridge (1,000 products, 10,000 levels); source cold start; writes its section of docs/benchmarks.md
+	$(VENV)/bin/python -m benchmarks.sources
 
 fuzz: $(VENV)/.ok $(FUZZ_VENV)/.ok ## Schemathesis against `make run`: signed requests, no 5xx, no answer off the schema
 	$(VENV)/bin/python scripts/fuzz_webhook.py $(FUZZ_VENV)/bin/schemathesis $(FUZZ_EXAMPLES)
