@@ -44,6 +44,8 @@ FLOORS = {
     ),
     "import boto3; boto3.client('dynamodb')": "the worker's, publisher's and snapshot function's floor",
 }
+# A function whose sample event is not events/<its folder>.json.
+SAMPLE_EVENTS = {"catalog_source": "sources/shopify-products-update"}
 # The function a caller waits on (the shop's webhook sender), measured at these memory sizes.
 WAITED_ON = "CatalogWebhookFunction"
 SIZES = (256, 512, 1024, 1769)
@@ -56,6 +58,7 @@ def _event(logical: str, tree: Tree, resolver: Resolver) -> dict[str, Any]:
     from tweakwise_local.invoke import resign
 
     name = Path(tree.template["Resources"][logical]["Properties"]["CodeUri"]).name
+    name = SAMPLE_EVENTS.get(name, name)
     event = json.loads((tree.root / "events" / f"{name}.json").read_text(encoding="utf-8"))
     now = datetime.now(UTC).isoformat()
     for record in event.get("Records", []):
