@@ -13,8 +13,9 @@ from tweakwise.client import TweakwiseClient
 from tweakwise.fifo import ConcurrentFifoProcessor
 from tweakwise.ledger import Ledger
 from tweakwise.observability import logger_and_tracer
+from tweakwise.publish_mark import PublishMark
 from tweakwise.settings import MetricsSettings, WorkerSettings
-from tweakwise.state import PublishMark, SyncState
+from tweakwise.state import SyncState
 from tweakwise.sync import CatalogSync, Outcome
 from tweakwise.worker import QueueWorker
 

@@ -176,6 +176,42 @@ def test_a_503_is_retried_and_later_records_of_that_entity_wait(catalog_aws, twe
     assert patched.count("/item/B") == 2
 
 
+def test_each_failed_attempt_keeps_its_reason_by_event_id_for_the_operator(
+    catalog_aws, tweakwise, monkeypatch
+):
+    from tweakwise.state import SyncState
+
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A")
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
+    for _delivery in range(2):  # SQS delivers it again; after maxReceiveCount it dead-letters it, bare
+        response = worker.lambda_handler(_records(_upsert("a1", "A")), LambdaContext())
+        assert response["batchItemFailures"] == [{"itemIdentifier": "m-0"}]
+    state = SyncState(boto3.client("dynamodb", region_name=REGION), catalog_aws["table"])
+    [failure] = state.failures(["a1", "never-failed"]).values()
+    assert (failure.event_id, failure.attempts) == ("a1", 2)
+    assert failure.reason.startswith("ServerError: ") and "PATCH /item/A" in failure.reason
+    assert abs(failure.failed_at - time.time()) < 60
+
+
+def test_a_failure_record_that_cannot_be_written_leaves_the_events_own_error_reported(
+    catalog_aws, tweakwise, monkeypatch, tweakwise_log
+):
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))
+    _known(catalog_aws, "A")
+    tweakwise.expect_request("/item/A", method="PATCH").respond_with_data("", status=503)
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(worker.state, "record_failure", refuse)
+    response = worker.lambda_handler(_records(_upsert("a1", "A")), LambdaContext())
+    assert response["batchItemFailures"] == [{"itemIdentifier": "m-0"}]
+    [failed] = [m for m in tweakwise_log if m.startswith("Message m-0 failed")]
+    assert "ServerError" in failed and "DynamoDB is down" not in failed
+    assert "Could not keep why event a1 failed: RuntimeError" in tweakwise_log
+
+
 @pytest.mark.parametrize("status", [429, 500, 504])
 def test_transient_statuses_fail_the_record_for_a_later_retry(catalog_aws, tweakwise, monkeypatch, status):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))

@@ -1,10 +1,11 @@
-"""The sync state table (DynamoDB): the one module that knows its keys and how they are written. Its three
+"""The sync state table (DynamoDB): the one module that knows its keys and how they are written. Its
 concerns, each a section of `SyncState`:
 
 1. the stale-write guard and the writer's lease, per entity (`claim_entity`, `release`);
-2. publish after sync (`mark_changed`, `publish_marks`, `claim_publish`, `finish_publish`, and the
-   worker's `PublishMark`);
-3. one snapshot at a time (`lock_snapshot`, `unlock_snapshot`).
+2. publish after sync (`mark_changed`, `publish_marks`, `claim_publish`, `finish_publish`; the worker's
+   side is `publish_mark.PublishMark`);
+3. one snapshot at a time (`lock_snapshot`, `unlock_snapshot`);
+4. why an event failed (`record_failure`, `failures`).
 
 Items, by their `entity` key:
 - an `EntityKey` (e.g. `item#A1`): its clocks, `clock:<field>` per Tweakwise field (the `occurredAt` of
@@ -14,21 +15,22 @@ Items, by their `entity` key:
   were claimed, retries included; expires after `ttl_days`.
 - `__publish__`: changedAt (last applied change), startedAt (last publish started), running.
 - `__snapshot__`: the lock that lets one snapshot run at a time (execution, lockedAt).
-Every write is conditional, so concurrent workers, publishers and batches agree.
+- `failure#<event id>`: the reason of the event's last failed attempt, when, and how many failed;
+  expires after `ttl_days`.
+Every write but the failure records is conditional, so concurrent workers, publishers and batches agree.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from .ddb import batch_get
 from .entity import Clocks, EntityKey
 from .settings import WorkerSettings
 
@@ -39,6 +41,7 @@ logger = logging.getLogger("tweakwise")
 
 PUBLISH_KEY = {"entity": {"S": "__publish__"}}
 SNAPSHOT_LOCK_KEY = {"entity": {"S": "__snapshot__"}}
+FAILURE = "failure#"  # `failure#<event id>`: why the event's last attempt failed
 
 
 class ClaimOutcome(StrEnum):
@@ -78,6 +81,16 @@ class PublishMarks:
     changed_at: float = 0.0  # the last applied change (0: none yet)
     started_at: float = 0.0  # the last publish started (0: none yet)
     running: bool = False
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an event's last attempt failed (a message SQS dead-letters by itself carries no reason)."""
+
+    event_id: str
+    reason: str
+    attempts: int
+    failed_at: float  # epoch seconds
 
 
 class SyncState:
@@ -286,38 +299,30 @@ class SyncState:
             ExpressionAttributeValues={":me": {"S": execution}},
         )
 
+    # -- why an event failed --------------------------------------------------------------------------
 
-class PublishMark:
-    """The worker's mark for publish after sync: written once per batch, as soon as the batch's first
-    write to Tweakwise starts, on a thread of its own so the mark's write overlaps that request and the
-    rest of the batch instead of following them. (Not at the batch's start: a batch that sends nothing,
-    all unchanged or stale, must not cause a publish; a write that then fails costs one publish.) The
-    mark carries the batch's deadline, not the time of the write: a publish that starts while the
-    batch's later changes are still being applied is followed by another one. Reused across
-    invocations."""
+    def record_failure(self, event_id: str, reason: str, now: float | None = None) -> None:
+        """An attempt to apply the event failed: its reason replaces the last one, the attempts add up."""
+        now = time.time() if now is None else now
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"entity": {"S": FAILURE + event_id}},
+            UpdateExpression="SET reason = :r, failedAt = :t, expiresAt = :x ADD attempts :one",
+            ExpressionAttributeValues={
+                ":r": {"S": reason},
+                ":t": {"N": repr(now)},
+                ":x": {"N": str(int(now) + self.ttl_seconds)},
+                ":one": {"N": "1"},
+            },
+        )
 
-    def __init__(self, state: SyncState):
-        self.state = state
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._future: Future[bool] | None = None
-        self._until = 0.0
-
-    def begin(self, until: float) -> None:
-        """A new batch, whose changes all land before `until` (epoch seconds: its deadline)."""
-        with self._lock:
-            self._future, self._until = None, until
-
-    def sending(self) -> None:
-        """A write of the batch goes to Tweakwise: the first call starts the mark's write."""
-        with self._lock:
-            if self._future is None:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-mark")
-                self._future = self._pool.submit(self.state.mark_changed, self._until)
-
-    def wait(self) -> bool:
-        """True when the mark was written, or when nothing was applied (nothing to mark)."""
-        with self._lock:
-            future = self._future
-        return True if future is None else future.result()
+    def failures(self, event_ids: list[str]) -> dict[str, Failure]:
+        """The failure records of these events that exist, by event id."""
+        keys = [{"entity": {"S": FAILURE + event_id}} for event_id in dict.fromkeys(event_ids)]
+        found = {}
+        for item in batch_get(self.dynamodb, self.table, keys):
+            event_id = item["entity"]["S"][len(FAILURE) :]
+            found[event_id] = Failure(
+                event_id, item["reason"]["S"], int(item["attempts"]["N"]), float(item["failedAt"]["N"])
+            )
+        return found

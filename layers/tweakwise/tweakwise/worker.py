@@ -61,6 +61,9 @@ class QueueWorker:
             # Bad data does not get better by retrying: park it in the DLQ with the reason.
             self._dead_letter(record, event.type, event.id, str(exc))
             return Outcome.REJECTED
+        except Exception as exc:
+            self._remember_failure(event.id, exc)
+            raise  # delivered again; after the last delivery SQS dead-letters it, with no reason of its own
         if outcome is Outcome.STALE:
             logger.info("Skipped stale %s %s for %s", event.type, event.id, event.entity())
         elif outcome is Outcome.MISSING:
@@ -74,6 +77,15 @@ class QueueWorker:
                 extra={"item_id": event.item.id, "reason": "missing"},
             )
         return outcome
+
+    def _remember_failure(self, event_id: str, exc: Exception) -> None:
+        """Keep why this attempt failed, by event id, for `tweakwise-ops trace` and `redrive --reason`.
+        Never in the way of the retry: a failure to keep it is logged, and the original error raised."""
+        reason = secrecy.clip(f"{type(exc).__name__}: {exc}", 1000)
+        try:
+            self.sync.state.record_failure(event_id, reason)
+        except Exception as recording:  # the event's own error is the one to raise
+            logger.warning("Could not keep why event %s failed: %s", event_id, type(recording).__name__)
 
     def _dead_letter(self, record: Record, event_type: str, event_id: str, reason: str) -> None:
         message_id = record["messageId"]
