@@ -27,7 +27,7 @@ export AWS_DEFAULT_REGION ?= eu-west-1
 FUNCTION ?= CatalogMonitorFunction
 EVENT ?= events/catalog_monitor.json
 
-.PHONY: tests integration e2e lock mutation fuzz faults run snapshot help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench bench-snapshot bench-sources clean
+.PHONY: tests integration e2e lock mutation fuzz faults run snapshot ops help setup test lint format unit cfn-lint validate checkov build check-build invoke importtime bench bench-snapshot bench-sources clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -157,6 +157,9 @@ SANDBOX_FAIL_TASKS ?=
 export SANDBOX_FAIL_TASKS
 run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, worker, schedules, Tweakwise sandbox
 	$(VENV)/bin/python -m tweakwise_local.run $(if $(API_PORT),--api-port $(API_PORT)) --faults "$(SANDBOX_FAULTS)"
+
+ops: $(VENV)/.ok ## The operator's console against `make run` (or a stack): make ops ARGS="trace SKU-1"
+	$(VENV)/bin/tweakwise-ops $(ARGS)
 
 FILE ?=
 ALLOW_MASS_DELETE ?=

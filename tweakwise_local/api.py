@@ -47,11 +47,13 @@ class Admin:
         status: Callable[[], dict[str, Any]],
         fire: Callable[[str], Any],
         schedule_names: Callable[[], list[str]],
+        *,
         snapshot: Callable[[str, bytes, bool], dict[str, Any]] | None = None,
         events: Callable[[Any], dict[str, Any]] | None = None,
+        outputs: Callable[[], dict[str, Any]] | None = None,
     ):
         self.status, self.fire, self.schedule_names = status, fire, schedule_names
-        self.snapshot, self.events = snapshot, events
+        self.snapshot, self.events, self.outputs = snapshot, events, outputs
 
 
 class ApiHandler(BaseHTTPRequestHandler):
@@ -112,6 +114,8 @@ class ApiHandler(BaseHTTPRequestHandler):
     def _admin(self, path: str, body: bytes) -> None:
         if path == f"{ADMIN_PREFIX}status" and self.command == "GET":
             return self._reply(200, json.dumps(self.admin.status()).encode())
+        if path == f"{ADMIN_PREFIX}outputs" and self.command == "GET" and self.admin.outputs:
+            return self._reply(200, json.dumps(self.admin.outputs()).encode())
         if path == f"{ADMIN_PREFIX}snapshots" and self.command == "POST" and self.admin.snapshot:
             query = parse_qs(urlsplit(self.path).query)
             name = query.get("name", ["catalog.jsonl"])[0]
@@ -125,7 +129,7 @@ class ApiHandler(BaseHTTPRequestHandler):
             return self._reply(200, json.dumps(self.admin.fire(name), default=str).encode())
         known = ", ".join(f"{ADMIN_PREFIX}schedules/{n}" for n in self.admin.schedule_names())
         posts = ", ".join(f"POST {ADMIN_PREFIX}{name}" for name in ("snapshots", "events"))
-        message = f"GET {ADMIN_PREFIX}status, {posts} or POST {known}"
+        message = f"GET {ADMIN_PREFIX}status, GET {ADMIN_PREFIX}outputs, {posts} or POST {known}"
         return self._reply(404, json.dumps({"message": message}).encode())
 
     def _events(self, put: Callable[[Any], dict[str, Any]], body: bytes) -> None:

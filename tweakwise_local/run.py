@@ -95,7 +95,14 @@ class Runner:
         self.sources = queues.event_sources(self.functions, self.resolver)
         stack = self.resolver.PSEUDO["AWS::StackName"]
         self.bus = eventbridge.Bus(eventbridge.create(eventbridge.rules(self.resolver), stack), self.deliver)
-        admin = api.Admin(self.status, self.fire, lambda: sorted(self.schedules), self.snapshot, self.bus.put)
+        admin = api.Admin(
+            self.status,
+            self.fire,
+            lambda: sorted(self.schedules),
+            snapshot=self.snapshot,
+            events=self.bus.put,
+            outputs=self.outputs,
+        )
         self.api = api.serve(self.api_port, self.routes, self.run, admin, say)
         self.api_port = self.api.server_port
         self._spawn(self.api.serve_forever)
@@ -280,6 +287,20 @@ class Runner:
                 ][-5:],
             }
         return {"mode": self.mode, "sandbox": sandbox, "queues": found, "schedules": sorted(self.schedules)}
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack's outputs as CloudFormation would give them, resolved locally, and where AWS and
+        Tweakwise answer: what `tweakwise-ops --local` reads."""
+        found = {}
+        for key, output in self.template.get("Outputs", {}).items():
+            if "Condition" not in output or self.resolver.condition(output["Condition"]):
+                found[key] = str(self.resolver.resolve(output["Value"]))
+        return {
+            "outputs": found,
+            "region": self.resolver.PSEUDO["AWS::Region"],
+            "awsEndpointUrl": self.aws_url,
+            "tweakwiseApiUrl": self.tweakwise.url,
+        }
 
     # -- what the user sees first ----------------------------------------------------------------------
 

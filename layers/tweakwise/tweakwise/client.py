@@ -235,6 +235,9 @@ class TweakwiseClient:
     def create_item(self, item: dict[str, Any]) -> Any:
         return self.request("POST", "/item", body=item)
 
+    def get_item(self, item_id: str) -> Any:
+        return self.request("GET", "/item/{item_id}", item_id=item_id)
+
     def patch_item(self, item_id: str, changes: dict[str, Any]) -> Any:
         return self.request("PATCH", "/item/{item_id}", body=changes, item_id=item_id)
 

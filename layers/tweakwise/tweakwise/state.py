@@ -149,6 +149,17 @@ class SyncState:
             ClaimOutcome.CLAIMED, Lease(entity, token, lease_until), _clocks(answer.get("Attributes", {}))
         )
 
+    def inspect(self, entity: EntityKey) -> tuple[Clocks, str, float]:
+        """For the operator: the entity's clocks, and the event holding its lease and until when."""
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"entity": {"S": str(entity)}}, ConsistentRead=True
+        ).get("Item", {})
+        return (
+            _clocks(item),
+            item.get("eventId", {}).get("S", ""),
+            float(item.get("leaseUntil", {}).get("N", 0)),
+        )
+
     def release(
         self, lease: Lease, until: float | None = None, stamps: Mapping[str, float] | None = None,
         whole: float | None = None, attempts: int = 3,
