@@ -150,23 +150,28 @@ def section(runs: list[dict[str, Any]], cold: dict[str, float], rounds: int) -> 
     lines = [
         "## Native sources through make run's EventBridge (`make bench-sources`)",
         "",
-        f"Measured on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({platform.machine()}). A `make run` "
-        "of this checkout in a process of its own (moto's EventBridge matching the template's rules, the "
-        "source and worker functions in that process, the Tweakwise sandbox answering at once), driven over "
-        f"HTTP: PutEvents bodies of {PER_PUT} Shopify entries, one after another, to `/_local/events`, which "
-        "answers once each event is queued; the time runs from the first PutEvents to the catalog queue "
-        "empty again (every change applied). The products are Shopify's documented `products/update` "
-        "example with its ids made unique (2 variants each, 5 product types); the levels report each "
-        f"inventory item at {LOCATIONS} locations, each a level it did not report before.",
+        f"Measured on {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({platform.machine()}). A "
+        "`make run` of this checkout in a process of its own (moto's EventBridge matching the "
+        "template's rules, the source and worker functions in that process, the Tweakwise sandbox "
+        f"answering at once), driven over HTTP: PutEvents bodies of {PER_PUT} Shopify entries, one after "
+        "another, to `/_local/events`, which answers once each event is queued; the time runs from the "
+        "first PutEvents to the catalog queue empty again (every change applied). The products are "
+        "Shopify's documented `products/update` example with its ids made unique (2 variants each, 5 "
+        "product types); the levels report each inventory item at "
+        f"{LOCATIONS} locations, each a level it did not report before.",
         "",
         "| run | events | events/s end to end | PutEvents done, s | catalog events queued | "
         "Tweakwise requests/event | writes/event |",
         "|---|---|---|---|---|---|---|",
     ]
     for run in runs:
+        rate, per = (
+            run["events"] / run["seconds"],
+            {k: run[k] / run["events"] for k in ("requests", "writes")},
+        )
         lines.append(
-            f"| {run['run']} | {run['events']:,} | {run['events'] / run['seconds']:.1f} | {run['put_s']:.1f} | "
-            f"{run['queued']:,} | {run['requests'] / run['events']:.2f} | {run['writes'] / run['events']:.2f} |"
+            f"| {run['run']} | {run['events']:,} | {rate:.1f} | {run['put_s']:.1f} | {run['queued']:,} | "
+            f"{per['requests']:.2f} | {per['writes']:.2f} |"
         )
     lines += [
         "",
@@ -194,7 +199,9 @@ def section(runs: list[dict[str, Any]], cold: dict[str, float], rounds: int) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--levels", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=15, help="cold-start rounds (interleaved)")
