@@ -159,7 +159,7 @@ run: $(VENV)/.ok ## The whole bundle locally: webhook API on :3000, queues, work
 	$(VENV)/bin/python -m tweakwise_local.run $(if $(API_PORT),--api-port $(API_PORT)) --faults "$(SANDBOX_FAULTS)"
 
 ops: $(VENV)/.ok ## The operator's console against `make run` (or a stack): make ops ARGS="trace SKU-1"
-	$(VENV)/bin/tweakwise-ops $(ARGS)
+	$(VENV)/bin/tweakwise-ops $(if $(API_PORT),--api-port $(API_PORT)) $(ARGS)
 
 FILE ?=
 ALLOW_MASS_DELETE ?=

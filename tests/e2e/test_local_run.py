@@ -286,3 +286,31 @@ def test_the_banners_source_events_work_as_pasted():
             assert delivery["target"] == "CatalogSourceFunction" and json.loads(delivery["result"])["queued"]
         status = _wait_for(api, lambda s: {"CT-SKU-1", "7001"} <= set(s["sandbox"]["item_ids"]))
         assert {"CT-SKU-1", "7001"} <= set(status["sandbox"]["item_ids"])
+
+
+def test_the_readmes_operator_commands_answer_from_make_run():
+    with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]) as (_process, banner):
+        api = _api(banner)
+        assert _signed_post(api, signing_secret(banner), [_upsert_event("e-ops", "SKU-1")]).status_code == 202
+        _wait_for(api, lambda s: "SKU-1" in s["sandbox"]["item_ids"])
+        port = api.rsplit(":", 1)[1]
+        for args, expected in (
+            ("trace SKU-1", ["SKU-1 (item#SKU-1)", "  tweakwise   holds it", "  dead letter none"]),
+            (
+                "redrive --reason 503 --dry-run",
+                ["0 matched, would move 0, 0 stayed in the dead-letter queue"],
+            ),
+        ):
+            ran = subprocess.run(  # noqa: S603 - the README's command
+                ["make", "--no-print-directory", "-s", "ops", f"ARGS={args}", f"API_PORT={port}"],  # noqa: S607
+                cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert ran.returncode == 0, ran.stderr
+            for line in expected:
+                assert line in ran.stdout.splitlines(), ran.stdout
+
+
+def _upsert_event(event_id: str, item_id: str) -> dict:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    item = {"id": item_id, "name": "Trail runner", "price": 89.95, "stock": 12}
+    return {"id": event_id, "type": "item.upsert", "occurredAt": now, "item": item}
