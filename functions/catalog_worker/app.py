@@ -57,4 +57,6 @@ def lambda_handler(event: dict, context) -> dict:
     for name, counted in METRIC_NAMES.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=sum(outcomes[o] for o in counted))
     metrics.add_metric(name="EventsRetried", unit=MetricUnit.Count, value=len(response["batchItemFailures"]))
+    for lag in worker.take_lags():  # each applied change: its occurredAt to Tweakwise's answer
+        metrics.add_metric(name="SyncLagSeconds", unit=MetricUnit.Seconds, value=round(lag, 3))
     return response

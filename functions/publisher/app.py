@@ -43,5 +43,7 @@ def lambda_handler(event: dict, context) -> dict:
     metrics.add_metric(
         name="PublishFailures", unit=MetricUnit.Count, value=int(outcome.last_publish == TaskState.FAILED)
     )
+    if outcome.lag is not None:  # from the oldest change this publish carries to its start
+        metrics.add_metric(name="PublishLagSeconds", unit=MetricUnit.Seconds, value=round(outcome.lag, 3))
     logger.info("Publisher: %s", outcome.reason, extra=outcome.as_dict())
     return outcome.as_dict()

@@ -212,6 +212,22 @@ def test_a_failure_record_that_cannot_be_written_leaves_the_events_own_error_rep
     assert "Could not keep why event a1 failed: RuntimeError" in tweakwise_log
 
 
+def test_each_applied_change_emits_its_sync_lag_from_occurred_at(worker, sandbox, capsys):
+    from datetime import UTC, datetime, timedelta
+
+    ago = (datetime.now(UTC) - timedelta(seconds=90)).isoformat()
+    events = [
+        _upsert("e1", "A", at=ago),
+        _upsert("e2", "B", at=ago),
+        _upsert("e0", "A", at="2026-01-01T00:00:00Z"),
+    ]
+    capsys.readouterr()
+    worker.lambda_handler(_records(*events), LambdaContext())
+    lags = _emf(capsys.readouterr().out)["SyncLagSeconds"]
+    assert len(lags) == 2  # the stale one applied nothing: no lag
+    assert all(90 <= lag < 150 for lag in lags)
+
+
 @pytest.mark.parametrize("status", [429, 500, 504])
 def test_transient_statuses_fail_the_record_for_a_later_retry(catalog_aws, tweakwise, monkeypatch, status):
     worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"))

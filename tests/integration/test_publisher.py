@@ -82,6 +82,17 @@ def test_changes_are_published_once_and_never_while_a_publish_runs(world):
     assert len(sandbox.task_triggers) == 2
 
 
+def test_a_publish_reports_its_lag_from_the_oldest_change_it_carries(world):
+    state, publisher, sandbox = world
+    state.mark_changed(now=1100, first=1000)  # a batch's first write at 1000, its deadline 1100
+    state.mark_changed(now=1200, first=1150)  # a later batch: the oldest change stays 1000
+    assert publisher.run(now=1300).lag == 300
+    sandbox.running_polls = 0  # the sandbox reports the publish finished at the next look
+    state.mark_changed(now=1400, first=1350)  # after the publish started: the next one's oldest
+    outcome = publisher.run(now=1500)
+    assert outcome.published is True and outcome.lag == 150
+
+
 def test_a_publish_stuck_past_the_maximum_is_considered_over(world):
     state, publisher, sandbox = world
     state.mark_changed(now=1000)

@@ -463,6 +463,9 @@ def test_the_webhook_and_the_worker_metrics_are_watched():
     assert stale["Dimensions"] == worker_dimensions
     mark = _alarm("PublishMarkFailuresAlarm")
     assert mark["MetricName"] == "PublishMarkFailures" and mark["Dimensions"] == worker_dimensions
+    lag = _alarm("SyncLagAlarm")
+    assert (lag["MetricName"], lag["ExtendedStatistic"]) == ("SyncLagSeconds", "p99")
+    assert lag["Threshold"] == {"Ref": "SyncLagAlarmSeconds"} and lag["Dimensions"] == worker_dimensions
     for name in ("CatalogApi5xxAlarm", "StaleEventsAlarm", "PublishMarkFailuresAlarm"):
         assert _alarm(name)["Namespace"] != "AWS/ApiGateway" or name == "CatalogApi5xxAlarm"
         assert RESOURCES[name]["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}]

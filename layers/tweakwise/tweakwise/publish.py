@@ -32,6 +32,7 @@ class PublishOutcome:
     published: bool
     reason: str
     last_publish: TaskState | None = None  # how the previous publish ended, when this run saw it end
+    lag: float | None = None  # published: seconds from the oldest change it carries to its start
 
     def as_dict(self) -> dict[str, Any]:
         return {"published": self.published, "reason": self.reason, "lastPublish": self.last_publish}
@@ -87,4 +88,5 @@ class Publisher:
         except Exception:
             self.state.finish_publish(now, restore_start=marks.started_at)  # let the next run try again
             raise
-        return PublishOutcome(True, "changes since the last publish", last)
+        lag = max(0.0, now - marks.first_changed_at) if marks.first_changed_at else None
+        return PublishOutcome(True, "changes since the last publish", last, lag)

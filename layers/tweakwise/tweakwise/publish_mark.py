@@ -4,6 +4,7 @@ holds it; `publish` reads it)."""
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .state import SyncState
@@ -36,7 +37,7 @@ class PublishMark:
             if self._future is None:
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish-mark")
-                self._future = self._pool.submit(self.state.mark_changed, self._until)
+                self._future = self._pool.submit(self.state.mark_changed, self._until, first=time.time())
 
     def wait(self) -> bool:
         """True when the mark was written, or when nothing was applied (nothing to mark)."""

@@ -81,6 +81,7 @@ class PublishMarks:
     changed_at: float = 0.0  # the last applied change (0: none yet)
     started_at: float = 0.0  # the last publish started (0: none yet)
     running: bool = False
+    first_changed_at: float = 0.0  # the oldest change not yet carried by a publish (0: none)
 
 
 @dataclass(frozen=True)
@@ -207,20 +208,25 @@ class SyncState:
 
     # -- publish after sync ---------------------------------------------------------------------------
 
-    def mark_changed(self, now: float | None = None, attempts: int = 3, pause: float = 0.2) -> bool:
-        """Called (through PublishMark) once per batch that applied changes. The changes are applied
-        whatever happens here: after `attempts` failed writes it logs and returns False (the worker counts
-        it), and the next applied change marks the instance changed again."""
+    def mark_changed(
+        self, now: float | None = None, attempts: int = 3, pause: float = 0.2, first: float | None = None
+    ) -> bool:
+        """Called (through PublishMark) once per batch that applied changes, `first` its first write's time
+        (kept until a publish carries it: the publish lag). The changes are applied whatever happens here:
+        after `attempts` failed writes it logs and returns False (the worker counts it), and the next
+        applied change marks the instance changed again."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         now = time.time() if now is None else now
+        first = min(now, time.time()) if first is None else first
         for attempt in range(attempts):
             try:
                 self._update(  # False: a later change is recorded already
                     PUBLISH_KEY,
-                    UpdateExpression="SET changedAt = :now",
+                    UpdateExpression="SET changedAt = :now, "
+                    "firstChangedAt = if_not_exists(firstChangedAt, :f)",
                     ConditionExpression="attribute_not_exists(changedAt) OR changedAt < :now",
-                    ExpressionAttributeValues={":now": {"N": repr(now)}},
+                    ExpressionAttributeValues={":now": {"N": repr(now)}, ":f": {"N": repr(first)}},
                 )
             except (BotoCoreError, ClientError) as exc:
                 failure = exc
@@ -245,13 +251,14 @@ class SyncState:
             changed_at=float(item["changedAt"]["N"]) if "changedAt" in item else 0.0,
             started_at=float(item["startedAt"]["N"]) if "startedAt" in item else 0.0,
             running=bool(item.get("running", {}).get("BOOL", False)),
+            first_changed_at=float(item.get("firstChangedAt", {}).get("N", 0)),
         )
 
     def claim_publish(self, previous_start: float, now: float) -> bool:
         """Start a publish, unless another publisher did since `previous_start` or one is running."""
         return self._update(
             PUBLISH_KEY,
-            UpdateExpression="SET startedAt = :now, running = :yes",
+            UpdateExpression="SET startedAt = :now, running = :yes REMOVE firstChangedAt",  # carried now
             ConditionExpression=(
                 "(attribute_not_exists(startedAt) OR startedAt = :prev) "
                 "AND (attribute_not_exists(running) OR running = :no)"

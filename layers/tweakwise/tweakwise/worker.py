@@ -7,6 +7,8 @@ entities of one SQS batch in parallel, each entity in order.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,6 +43,14 @@ class QueueWorker:
         self.sync = sync
         self._sqs = Lazy(sqs)
         self.dead_letter_queue_url = dead_letter_queue_url
+        self._lags: list[float] = []  # seconds from each applied change's occurredAt to Tweakwise's answer
+        self._lags_lock = threading.Lock()
+
+    def take_lags(self) -> list[float]:
+        """The sync lags of the changes applied since the last call (the handler emits them per batch)."""
+        with self._lags_lock:
+            lags, self._lags = self._lags, []
+        return lags
 
     @property
     def sqs(self) -> SQSClient | None:
@@ -64,6 +74,9 @@ class QueueWorker:
         except Exception as exc:
             self._remember_failure(event.id, exc)
             raise  # delivered again; after the last delivery SQS dead-letters it, with no reason of its own
+        if outcome.applied and event.occurredAt is not None:
+            with self._lags_lock:
+                self._lags.append(max(0.0, time.time() - event.occurredAt.timestamp()))
         if outcome is Outcome.STALE:
             logger.info("Skipped stale %s %s for %s", event.type, event.id, event.entity())
         elif outcome is Outcome.MISSING:
