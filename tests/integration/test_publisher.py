@@ -70,7 +70,7 @@ def test_changes_are_published_once_and_never_while_a_publish_runs(world):
     assert publisher.run(now=1003) == PublishOutcome(False, "a publish is still running")
     # the sandbox now reports the publish finished: the change made during it is published
     outcome = publisher.run(now=1004)
-    assert outcome == PublishOutcome(True, "changes since the last publish", TaskState.FINISHED)
+    assert outcome == PublishOutcome(True, "changes since the last publish", TaskState.FINISHED, lag=2.0)
     assert sandbox.task_triggers == [PUBLISH_GUID, PUBLISH_GUID]
     publisher.run(now=1005)  # running
     outcome = publisher.run(now=1006)  # finished, nothing new
