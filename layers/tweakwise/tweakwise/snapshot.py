@@ -36,6 +36,9 @@ from .ledger import Ledger
 from .settings import SnapshotSettings
 from .snapshot_apply import BatchApplier, item_event
 from .snapshot_contract import (
+    COUNTED,
+    ITEM_METRICS,
+    OUTCOME_METRICS,
     Action,
     BatchOutput,
     CategoriesInput,
@@ -63,7 +66,6 @@ if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
 logger = logging.getLogger("tweakwise")
 
 MAX_DELETED_REPORTED = 1000  # deleted ids shown in a report, per kind (and their count)
-COUNTED = ("created", "updated", "unchanged", "rejected", "stale", "missing")  # a report's counts per kind
 
 
 @dataclass(frozen=True)
@@ -255,7 +257,7 @@ class SnapshotJob:
     def finish(self, step: FinishInput) -> StepResult:
         """Report, mark the instance changed (publish after sync), release the lock, count."""
         execution, outcome = step["execution"], step["outcome"]
-        counted = {f"Snapshots{outcome.capitalize()}": 1}
+        counted = {OUTCOME_METRICS.get(outcome, "SnapshotsFailed"): 1}
         if "run" not in step:  # validation itself failed: reported under the snapshot's name, if any
             self.state.unlock_snapshot(execution)
             logger.error("Snapshot failed before validation: %s", step["reason"])
@@ -268,8 +270,8 @@ class SnapshotJob:
             self.state.mark_changed()
         if not step.get("busy"):
             self.state.unlock_snapshot(execution)
-        for name in COUNTED:
-            counted[f"SnapshotItems{name.capitalize()}"] = report["items"][name]
+        for name, metric in ITEM_METRICS.items():
+            counted[metric] = report["items"][name]
         counted["SnapshotItemsDeleted"] = report["deleted"]
         counted["SnapshotInvalidLines"] = report["invalid"]
         logger.info("Snapshot %s %s", report["snapshot"], outcome, extra={"reason": report["reason"]})

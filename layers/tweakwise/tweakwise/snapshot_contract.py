@@ -231,3 +231,20 @@ def not_a_step(event: Any, bucket: str) -> SnapshotInputError:
         f"Unknown snapshot step {action!r} (one of {', '.join(Action)}): this function runs the steps of "
         f"the snapshot state machine (SnapshotStateMachine); {how}"
     )
+
+
+COUNTED = ("created", "updated", "unchanged", "rejected", "stale", "missing")  # a report's counts per kind
+ITEM_METRICS = {  # each count's metric, named whole: the dashboard's test finds every name in the code
+    "created": "SnapshotItemsCreated",
+    "updated": "SnapshotItemsUpdated",
+    "unchanged": "SnapshotItemsUnchanged",
+    "rejected": "SnapshotItemsRejected",
+    "stale": "SnapshotItemsStale",
+    "missing": "SnapshotItemsMissing",
+}
+OUTCOME_METRICS = {  # a run's outcome (the state machine's names) and its metric
+    "applied": "SnapshotsApplied",
+    "guarded": "SnapshotsGuarded",
+    "refused": "SnapshotsRefused",
+    "failed": "SnapshotsFailed",
+}
