@@ -1,6 +1,7 @@
 """tweakwise-ops: answers for the operator of a deployed stack (--stack NAME) or of `make run` (--local,
 the default when no stack is given).
 
+  status                        queues, dead letters, the last snapshot and publish, sync lag
   trace ID                      what this stack sent, what Tweakwise holds, where they differ, what waits
   redrive [--id ID ...] [--type TYPE] [--reason TEXT] [--dry-run]
                                 move chosen dead letters back to the catalog queue
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="one JSON document instead of the summary")
     commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("status", help="is it healthy: queues, dead letters, last snapshot and publish, lag")
     trace = commands.add_parser("trace", help="one item (an id) or category (category:KEY), everywhere")
     trace.add_argument("id")
     redrive = commands.add_parser("redrive", help="move matching dead letters back to the catalog queue")
@@ -47,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace, stack: Stack) -> tuple[dict[str, Any], Callable[[dict[str, Any]], str]]:
+    if args.command == "status":
+        from tweakwise_ops import status
+
+        return status.status(stack), status.show
     if args.command == "trace":
         from tweakwise_ops import trace
 

@@ -297,6 +297,10 @@ def test_the_readmes_operator_commands_answer_from_make_run():
         for args, expected in (
             ("trace SKU-1", ["SKU-1 (item#SKU-1)", "  tweakwise   holds it", "  dead letter none"]),
             (
+                "status",
+                ["queue          0 waiting, 0 being applied", "dead letters   0", "sync lag       no data"],
+            ),
+            (
                 "redrive --reason 503 --dry-run",
                 ["0 matched, would move 0, 0 stayed in the dead-letter queue"],
             ),

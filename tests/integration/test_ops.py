@@ -5,13 +5,14 @@ stack's resources through its CloudFormation outputs."""
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
 
 from conftest import REGION, SECRET_ID, LambdaContext, drain, load_handler, queue_messages, sqs_event
 from tweakwise.state import SyncState
-from tweakwise_ops import cli, redrive, trace
+from tweakwise_ops import cli, redrive, status, trace
 from tweakwise_ops.stack import Stack
 
 NOW = "2026-12-04T10:00:00Z"
@@ -25,7 +26,13 @@ def stack(catalog_aws, sandbox, monkeypatch):
         "DEAD_LETTER_QUEUE_URL": catalog_aws["dlq"],
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket="snapshots", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
     outputs = {
+        "SnapshotBucketName": "snapshots",
+        "MetricsNamespace": "TweakwiseTest",
+        "InstanceName": "nl",
         "TweakwiseSecretId": SECRET_ID,
         "CatalogQueueUrl": catalog_aws["queue"],
         "CatalogDeadLetterQueueUrl": catalog_aws["dlq"],
@@ -165,3 +172,43 @@ def test_the_cli_finds_a_deployed_stack_through_its_cloudformation_outputs(stack
     assert json.loads(capsys.readouterr().out)["matched"] == 1
     assert cli.main(["--stack", "no-such-stack", "--region", REGION, "trace", "B"]) == 2
     assert "cannot read stack no-such-stack" in capsys.readouterr().err
+
+
+class _CloudWatch:
+    """CloudWatch's answer for the last hour (moto computes no percentiles)."""
+
+    def __init__(self):
+        self.asked = []
+
+    def get_metric_statistics(self, **request):
+        self.asked.append(request)
+        if request["MetricName"] == "SyncLagSeconds":
+            return {"Datapoints": [{"Timestamp": 1, "ExtendedStatistics": {"p50": 2.5, "p99": 41.0}}]}
+        return {"Datapoints": [{"Timestamp": 1, "Maximum": 30.0}]}
+
+
+def test_status_says_what_waits_the_last_snapshot_and_publish_and_the_lag(stack, catalog_aws):
+    from tweakwise.state import SyncState
+
+    _dead_letter_by_sqs(catalog_aws, _upsert("e9", "B"), "ServerError: answered 503")
+    s3 = boto3.client("s3", region_name=REGION)
+    for name, outcome in (("old", "applied"), ("new", "guarded")):
+        report = {"snapshot": name, "outcome": outcome, "reason": "", "items": {"created": 2}, "deleted": 0}
+        s3.put_object(Bucket="snapshots", Key=f"reports/{name}/run.json", Body=json.dumps(report))
+        time.sleep(1.1)  # S3 orders by LastModified, to the second
+    state = SyncState(boto3.client("dynamodb", region_name=REGION), catalog_aws["table"])
+    state.mark_changed(now=2000, first=1000)
+    cloudwatch = _CloudWatch()
+    stack._clients["cloudwatch"] = cloudwatch
+    found = status.status(stack)
+    assert found["deadLetters"]["waiting"] == 1 and found["queue"]["oldestAgeSeconds"] == 30.0
+    assert found["lastSnapshot"]["snapshot"] == "new" and found["lastSnapshot"]["outcome"] == "guarded"
+    assert found["lastPublish"] == {
+        "startedAt": None, "running": False, "changedSince": True,
+        "oldestUnpublishedChange": "1970-01-01T00:16:40+00:00",
+    }  # fmt: skip
+    assert found["syncLagSeconds"] == {"p50": 2.5, "p99": 41.0}
+    [lag] = [r for r in cloudwatch.asked if r["MetricName"] == "SyncLagSeconds"]
+    assert lag["Namespace"] == "TweakwiseTest" and {"Name": "Instance", "Value": "nl"} in lag["Dimensions"]
+    shown = status.show(found)
+    assert "dead letters   1  (tweakwise-ops redrive --dry-run)" in shown and "p99 41.0 s" in shown
