@@ -163,5 +163,6 @@ ops: $(VENV)/.ok ## The operator's console against `make run` (or a stack): make
 
 FILE ?=
 ALLOW_MASS_DELETE ?=
-snapshot: $(VENV)/.ok ## Apply a snapshot through a running `make run`: make snapshot FILE=events/catalog_snapshot.jsonl
-	$(VENV)/bin/python -m tweakwise_local.snapshots "$(FILE)" $(if $(API_PORT),--api-port $(API_PORT)) $(if $(ALLOW_MASS_DELETE),--allow-mass-delete)
+DRY_RUN ?=
+snapshot: $(VENV)/.ok ## Apply a snapshot through a running `make run` (DRY_RUN=1: plan only): make snapshot FILE=events/catalog_snapshot.jsonl
+	$(VENV)/bin/python -m tweakwise_local.snapshots "$(FILE)" $(if $(API_PORT),--api-port $(API_PORT)) $(if $(ALLOW_MASS_DELETE),--allow-mass-delete) $(if $(DRY_RUN),--dry-run)

@@ -48,7 +48,7 @@ class Admin:
         fire: Callable[[str], Any],
         schedule_names: Callable[[], list[str]],
         *,
-        snapshot: Callable[[str, bytes, bool], dict[str, Any]] | None = None,
+        snapshot: Callable[[str, bytes, bool, bool], dict[str, Any]] | None = None,
         events: Callable[[Any], dict[str, Any]] | None = None,
         outputs: Callable[[], dict[str, Any]] | None = None,
     ):
@@ -119,8 +119,10 @@ class ApiHandler(BaseHTTPRequestHandler):
         if path == f"{ADMIN_PREFIX}snapshots" and self.command == "POST" and self.admin.snapshot:
             query = parse_qs(urlsplit(self.path).query)
             name = query.get("name", ["catalog.jsonl"])[0]
-            allow = query.get("allowMassDelete", ["0"])[0] in ("1", "true")
-            answer = self.admin.snapshot(name, body, allow)
+            allow, dry = (
+                query.get(flag, ["0"])[0] in ("1", "true") for flag in ("allowMassDelete", "dryRun")
+            )
+            answer = self.admin.snapshot(name, body, allow, dry)
             return self._reply(200, json.dumps(answer, default=str).encode())
         if path == f"{ADMIN_PREFIX}events" and self.command == "POST" and self.admin.events:
             return self._events(self.admin.events, body)

@@ -193,24 +193,29 @@ class Runner:
         say("sfn", f"{logical} execution {execution.status.lower()}: {execution.error}: {execution.cause}")
         return {"failed": execution.error}
 
-    def snapshot(self, name: str, body: bytes, allow_mass_delete: bool) -> dict[str, Any]:
-        """Upload a snapshot to the local bucket and run it as the template's S3 rule would."""
+    def snapshot(
+        self, name: str, body: bytes, allow_mass_delete: bool, dry_run: bool = False
+    ) -> dict[str, Any]:
+        """Upload a snapshot to the local bucket and run it as the template's S3 rule would; a dry run
+        under dry-runs/, started with `dryRun` (as `tweakwise-ops snapshot plan` starts one)."""
         import boto3
 
         from tweakwise.settings import SnapshotSettings
+        from tweakwise.snapshot_contract import DRY_RUNS_PREFIX, SNAPSHOTS_PREFIX, execution_input
+        from tweakwise.snapshot_store import read_report
 
         bucket = self.resolver.resolve(
             {"Ref": variable_target(self.template, SnapshotSettings.variable("bucket"))}
         )
-        key = f"snapshots/{name}"
+        key = f"{DRY_RUNS_PREFIX if dry_run else SNAPSHOTS_PREFIX}{name}"
         s3 = boto3.client("s3")
         s3.put_object(Bucket=bucket, Key=key, Body=body)
         say("snapshot", f"s3://{bucket}/{key} uploaded ({len(body)} bytes)")
         execution = self.state_machines.execute(
-            snapshots.SNAPSHOT_MACHINE, snapshots.s3_event(bucket, key, allow_mass_delete), timeout=3600
+            snapshots.SNAPSHOT_MACHINE, execution_input(bucket, key, allow_mass_delete, dry_run), timeout=3600
         )
         say("sfn", f"{snapshots.SNAPSHOT_MACHINE}: {' -> '.join(execution.states)}")
-        report = snapshots.read_report(s3, bucket, key, execution.arn)
+        report = read_report(s3, bucket, key, execution.arn)
         outcome = report["outcome"] if report else "failed"
         reason = report["reason"] if report else f"{execution.error}: {execution.cause}"
         say("snapshot", f"{key}: {outcome}" + (f" ({reason})" if reason else ""))

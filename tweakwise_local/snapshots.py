@@ -1,10 +1,10 @@
-"""Snapshots locally: the S3 event the template's rule starts the snapshot state machine with, an upload
-and its run to the end, and `make snapshot FILE=...` against a running `make run`.
+"""`make snapshot FILE=...` against a running `make run`.
 
-    python -m tweakwise_local.snapshots catalog.jsonl[.gz] [--allow-mass-delete]
+    python -m tweakwise_local.snapshots catalog.jsonl[.gz] [--allow-mass-delete] [--dry-run]
 
 uploads the file to the local S3 of `make run` (found on API_PORT), runs the whole flow, prints the report
-and exits 0 when the snapshot was applied, 1 when it was refused, stopped by the shrink guard or failed.
+and exits 0 when the snapshot was applied (or, with --dry-run, planned: nothing is sent to Tweakwise), 1
+when it was refused, stopped by the shrink guard or failed.
 """
 
 from __future__ import annotations
@@ -24,35 +24,6 @@ from tweakwise_local import runs
 SNAPSHOT_MACHINE = "SnapshotStateMachine"
 
 
-def s3_event(bucket: str, key: str, allow_mass_delete: bool = False) -> dict[str, Any]:
-    """The execution input: the "Object Created" event EventBridge passes on (as the rule does)."""
-    event: dict[str, Any] = {
-        "source": "aws.s3",
-        "detail-type": "Object Created",
-        "detail": {"bucket": {"name": bucket}, "object": {"key": key}},
-    }
-    if allow_mass_delete:
-        event["allowMassDelete"] = True
-    return event
-
-
-def read_report(s3: Any, bucket: str, key: str, execution: str) -> dict[str, Any] | None:
-    """The report an execution wrote for the snapshot object `key` (None when it wrote none)."""
-    from tweakwise.snapshot_store import report_key, run_id, snapshot_id
-
-    try:
-        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
-    except s3.exceptions.ClientError:
-        etag = ""  # gone: reported under its name alone
-    for tag in dict.fromkeys((etag, "")):
-        try:
-            body = s3.get_object(Bucket=bucket, Key=report_key(run_id(snapshot_id(key, tag), execution)))
-        except s3.exceptions.NoSuchKey:
-            continue
-        return json.loads(body["Body"].read())
-    return None
-
-
 def _post(url: str, body: bytes, timeout: float) -> dict[str, Any]:
     headers = {"Content-Type": "application/octet-stream"}
     request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - 127.0.0.1 only
@@ -66,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("file", type=Path, help="a JSON Lines snapshot, plain or gzip")
     parser.add_argument("--allow-mass-delete", action="store_true", help="pass the shrink guard")
+    parser.add_argument("--dry-run", action="store_true", help="plan only: what would change, no write")
     parser.add_argument(
         "--api-port",
         type=int,
@@ -88,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         args.api_port = found[0] if found else runs.DEFAULT_PORT
-    query = urllib.parse.urlencode({"name": args.file.name, "allowMassDelete": int(args.allow_mass_delete)})
+    flags = {"allowMassDelete": int(args.allow_mass_delete), "dryRun": int(args.dry_run)}
+    query = urllib.parse.urlencode({"name": args.file.name, **flags})
     url = f"http://127.0.0.1:{args.api_port}/_local/snapshots?{query}"
     try:
         answer = _post(url, args.file.read_bytes(), args.timeout)
@@ -104,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     if answer.get("report") is not None:
         print(json.dumps(answer["report"], indent=2))
     outcome = answer.get("outcome")
-    if outcome == "applied":
-        print(f"snapshot applied: {answer.get('key')}", file=sys.stderr)
+    if outcome in ("applied", "planned"):
+        print(f"snapshot {outcome}: {answer.get('key')}", file=sys.stderr)
         return 0
     print(f"snapshot {outcome}: {answer.get('reason')}", file=sys.stderr)
     return 1

@@ -5,6 +5,7 @@ the default when no stack is given).
   trace ID                      what this stack sent, what Tweakwise holds, where they differ, what waits
   redrive [--id ID ...] [--type TYPE] [--reason TEXT] [--dry-run]
                                 move chosen dead letters back to the catalog queue
+  snapshot plan FILE            what a snapshot would create, update and delete; no write
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tweakwise_ops.stack import OpsError, Stack
@@ -45,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     redrive.add_argument("--type", default="", help="an event type, e.g. category.upsert")
     redrive.add_argument("--reason", default="", help="a part of the failure's reason, any case")
     redrive.add_argument("--dry-run", action="store_true", help="say what would move; move nothing")
+    snapshot = commands.add_parser("snapshot", help="snapshots").add_subparsers(
+        dest="snapshot", required=True
+    )
+    plan = snapshot.add_parser("plan", help="a dry run: what the snapshot would do; Tweakwise gets no write")
+    plan.add_argument("file", type=Path)
     return parser
 
 
@@ -53,6 +60,10 @@ def _run(args: argparse.Namespace, stack: Stack) -> tuple[dict[str, Any], Callab
         from tweakwise_ops import status
 
         return status.status(stack), status.show
+    if args.command == "snapshot":
+        from tweakwise_ops import plan
+
+        return plan.plan(stack, args.file, args.api_port), plan.show
     if args.command == "trace":
         from tweakwise_ops import trace
 

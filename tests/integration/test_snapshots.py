@@ -15,11 +15,13 @@ import boto3
 import pytest
 
 from conftest import ACCESS_TOKEN, INSTANCE_KEY, REGION
+from tweakwise.snapshot_contract import execution_input as s3_event
+from tweakwise.snapshot_store import read_report
 from tweakwise.state import SyncState
 from tweakwise_local.functions import LocalFunction
 from tweakwise_local.invocations import emf_metrics, queue_messages, sqs_event
 from tweakwise_local.provision import provision
-from tweakwise_local.snapshots import SNAPSHOT_MACHINE, read_report, s3_event
+from tweakwise_local.snapshots import SNAPSHOT_MACHINE
 from tweakwise_local.states import StateMachines
 from tweakwise_local.template import Resolver, load_template, variable_target
 
@@ -61,17 +63,21 @@ class Stack:
     def metrics(self) -> dict[str, float]:
         return emf_metrics("".join(self.printed))
 
-    def upload(self, lines: list, name: str = "catalog.jsonl", gz: bool = False) -> str:
+    def upload(
+        self, lines: list, name: str = "catalog.jsonl", gz: bool = False, prefix: str = "snapshots/"
+    ) -> str:
         """Lines as JSON, or as the bytes given (a line no JSON encoder would write)."""
         body = b"".join(
             (line if isinstance(line, bytes) else json.dumps(line).encode()) + b"\n" for line in lines
         )
-        key = f"snapshots/{name}"
+        key = f"{prefix}{name}"
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=gzip.compress(body) if gz else body)
         return key
 
-    def run(self, key: str, allow_mass_delete: bool = False, event_key: str | None = None):
-        event = s3_event(self.bucket, event_key or key, allow_mass_delete)
+    def run(
+        self, key: str, allow_mass_delete: bool = False, event_key: str | None = None, dry_run: bool = False
+    ):
+        event = s3_event(self.bucket, event_key or key, allow_mass_delete, dry_run)
         execution = self.machines.execute(SNAPSHOT_MACHINE, event)
         return execution, read_report(self.s3, self.bucket, key, execution.arn)
 
@@ -769,3 +775,80 @@ def test_a_patch_snapshot_holds_item_patch_lines_only_and_a_full_one_none(stack)
     patch_with_item = [*patch_snapshot({"SKU-0": 2}), item("SKU-9")]
     _execution, report = stack.apply(patch_with_item, name="mixed-patch.jsonl")
     assert report["invalid"] == 1
+
+
+# -- dry runs --------------------------------------------------------------------------------------------
+
+
+def _writes(sandbox) -> list[tuple[str, str]]:
+    return [(method, path) for method, path, _body in sandbox.requests if method != "GET"]
+
+
+def test_a_dry_run_plans_creates_updates_and_deletes_and_sends_tweakwise_no_write(stack):
+    stack.apply(catalog(4))
+    before, items = _writes(stack.sandbox), dict(stack.sandbox.items)
+    lines = [category("shoes"), category("trail", ["shoes"]), category("new-one")]
+    lines += [item("SKU-0", categories=["trail"]), item("SKU-1", price=99, categories=["trail"])]
+    lines += [item("SKU-NEW", categories=["new-one"])]  # SKU-2 and SKU-3 are gone from this one
+    key = stack.upload(lines, name="plan.jsonl", prefix="dry-runs/")
+    execution, report = stack.run(key, allow_mass_delete=True, dry_run=True)
+    assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
+    assert "Categories" not in execution.states and "Items" not in execution.states
+    assert "DeleteOrphans" not in execution.states and execution.states[-2:] == ["Outcome?", "Done"]
+    assert _writes(stack.sandbox) == before and stack.sandbox.items == items  # 0 writes
+    assert report["outcome"] == "planned" and report["dryRun"] is True and report["guard"] is None
+    assert report["wouldCreate"] == {"count": 1, "ids": ["SKU-NEW"]}
+    assert report["wouldUpdate"] == {"count": 1, "ids": ["SKU-1"]}
+    assert report["unchanged"] == 1
+    assert report["wouldDelete"] == {"count": 2, "ids": ["SKU-2", "SKU-3"]}
+    assert stack.metrics()["SnapshotsPlanned"] == 1
+
+
+def test_a_dry_run_says_the_shrink_guard_would_stop_the_deletes(stack):
+    stack.apply(catalog(10))
+    key = stack.upload(catalog(5), name="shrunk.jsonl", prefix="dry-runs/")
+    before = _writes(stack.sandbox)
+    execution, report = stack.run(key, dry_run=True)
+    assert execution.status == "SUCCEEDED" and report["outcome"] == "planned"
+    assert report["guard"].startswith("5 of the 10 items that existed before this snapshot would be deleted")
+    assert report["wouldDelete"]["count"] == 5 and _writes(stack.sandbox) == before
+    assert execution.service_calls() == []  # a plan notifies nobody
+
+
+def test_a_dry_run_takes_no_lock_and_a_dry_runs_object_is_no_snapshot_to_apply(stack):
+    key = stack.upload(catalog(2), name="plan.jsonl", prefix="dry-runs/")
+    table = stack.resolver.resources["SyncStateTable"]["Ref"]
+    SyncState(boto3.client("dynamodb", region_name=REGION), table).lock_snapshot("arn:other-run", 3600)
+    execution, report = stack.run(key, dry_run=True)  # a real run holds the lock: a plan still runs
+    assert execution.status == "SUCCEEDED" and report["wouldCreate"]["count"] == 2
+    before = _writes(stack.sandbox)
+    execution, _report = stack.run(key)  # without dryRun, dry-runs/ is not a snapshot
+    assert execution.status == "FAILED" and execution.states[:2] == ["Validate", "ValidationFailed"]
+    assert _writes(stack.sandbox) == before
+
+
+def test_tweakwise_ops_plans_a_snapshot_on_a_deployed_stack(stack, tmp_path, monkeypatch):
+    from tweakwise_ops import plan
+    from tweakwise_ops.stack import Stack as Deployed
+
+    stack.apply(catalog(3))
+    before = _writes(stack.sandbox)
+    path = tmp_path / "next.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in catalog(2, price=12)), encoding="utf-8")
+    outputs = {
+        "SnapshotBucketName": stack.bucket,
+        "SnapshotStateMachineArn": stack.machines.arns[SNAPSHOT_MACHINE],
+    }
+    monkeypatch.setattr(plan, "POLL_SECONDS", 0.1)
+    report = plan.plan(Deployed("tweakwise-nl", outputs, REGION), path, port=0)
+    assert report["outcome"] == "planned" and report["wouldUpdate"]["ids"] == ["SKU-0", "SKU-1"]
+    assert (
+        report["wouldDelete"] == {"count": 1, "ids": ["SKU-2"]}
+        and "SnapshotMaxDeletePercent" in report["guard"]
+    )
+    assert _writes(stack.sandbox) == before
+    assert stack.s3.head_object(
+        Bucket=stack.bucket, Key="dry-runs/next.jsonl"
+    )  # beside snapshots/, never in it
+    shown = plan.show(report)
+    assert "would update 2: SKU-0, SKU-1" in shown and "shrink guard  would stop the deletes" in shown

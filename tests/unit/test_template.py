@@ -521,7 +521,7 @@ def test_an_upload_under_snapshots_starts_the_state_machine_with_a_dead_letter_q
 def test_the_snapshot_function_reaches_only_its_prefixes_and_tables(cfn):
     actions = _actions(cfn, "CatalogSnapshotFunction")
     bucket = "${SnapshotBucket.Arn}"
-    assert actions["s3:GetObject"] == [[_sub(f"{bucket}/snapshots/*"), _sub(f"{bucket}/runs/*")]]
+    assert actions["s3:GetObject"] == [[_sub(f"{bucket}/{p}/*") for p in ("snapshots", "dry-runs", "runs")]]
     assert actions["s3:PutObject"] == [[_sub(f"{bucket}/runs/*"), _sub(f"{bucket}/reports/*")]]
     assert actions["s3:ListBucket"] == [{"Fn::GetAtt": ["SnapshotBucket", "Arn"]}]
     assert "s3:DeleteObject" not in actions

@@ -114,14 +114,14 @@ class SnapshotJob:
         head, key = self._head(object_key(step["input"], settings.bucket))
         snapshot = snapshot_id(key, head["ETag"])
         run = run_id(snapshot, step["execution"])
-        allow = step["input"].get("allowMassDelete") is True
+        allow, dry = (step["input"].get(name) is True for name in ("allowMassDelete", "dryRun"))
         answer = ValidateOutput(
             snapshot=snapshot, run=run, takenAt="", key=key, scope="full", refused="", busy=False, lines=0,
-            items=0, categories=0, invalid=0, itemsKey="", allowMassDelete=allow,
+            items=0, categories=0, invalid=0, itemsKey="", allowMassDelete=allow, dryRun=dry,
             mapConcurrency=settings.map_concurrency, batchSize=settings.batch_size,
             toleratedFailurePercent=settings.tolerated_failure_percent,
         )  # fmt: skip
-        holder = self.state.lock_snapshot(step["execution"], settings.lock_seconds)
+        holder = "" if dry else self.state.lock_snapshot(step["execution"], settings.lock_seconds)
         if holder:
             refused = f"another snapshot is running (execution {holder}); upload this one again when it ends"
             return {**answer, "refused": refused, "busy": True}
@@ -221,7 +221,8 @@ class SnapshotJob:
         began = datetime.fromisoformat(step["started"]).timestamp()
         validation = self.store.get_json(work_key(run, "validation.json"))
         present = self.store.ids(run)
-        applied = sum(count for count, _key in self.store.markers(run, "items"))
+        dry = step.get("dryRun") is True
+        applied = step["items"] if dry else sum(count for count, _key in self.store.markers(run, "items"))
         before: Counter[Kind] = Counter()
         orphans: dict[Kind, list[str]] = {kind: [] for kind in KINDS}
         total = 0
@@ -243,7 +244,7 @@ class SnapshotJob:
         )  # fmt: skip
         planned = [{"entity": entity} for kind in KINDS for entity in sorted(orphans[kind])]  # items first
         key = work_key(run, "orphans.json")
-        self.store.put_json(key, planned if guard is None else [])
+        self.store.put_json(key, planned if guard is None or dry else [])  # a dry run deletes nothing
         return {
             "ledger": total,
             "orphans": len(planned),
@@ -258,6 +259,10 @@ class SnapshotJob:
         """Report, mark the instance changed (publish after sync), release the lock, count."""
         execution, outcome = step["execution"], step["outcome"]
         counted = {OUTCOME_METRICS.get(outcome, "SnapshotsFailed"): 1}
+        if outcome == "planned":  # a dry run: its plan is the report, and nothing was written
+            from .snapshot_dry_run import plan_report
+
+            return StepResult(plan_report(self.store, self.ledger, step), counted)
         if "run" not in step:  # validation itself failed: reported under the snapshot's name, if any
             self.state.unlock_snapshot(execution)
             logger.error("Snapshot failed before validation: %s", step["reason"])

@@ -14,6 +14,7 @@ from typing import Any, NotRequired, TypedDict
 from .errors import SnapshotInputError
 
 SNAPSHOTS_PREFIX = "snapshots/"
+DRY_RUNS_PREFIX = "dry-runs/"  # a snapshot to plan, never to apply: no rule starts an execution for it
 
 
 class Action(StrEnum):
@@ -63,6 +64,7 @@ class ValidateOutput(RunStep):
     invalid: int
     itemsKey: str
     allowMassDelete: bool
+    dryRun: bool  # plan only: what would be created, updated and deleted; Tweakwise gets no write
     mapConcurrency: int
     batchSize: int
     toleratedFailurePercent: float
@@ -100,6 +102,7 @@ class OrphansInput(RunStep):
     started: str  # the execution's start: the shrink guard counts what existed before it
     items: int
     allowMassDelete: bool
+    dryRun: NotRequired[bool]  # no batch ran: the guard counts every item applied
 
 
 class OrphansOutput(TypedDict):
@@ -188,6 +191,21 @@ def action_of(event: Any, bucket: str) -> Action:
         raise not_a_step(event, bucket) from None
 
 
+def execution_input(bucket: str, key: str, allow_mass_delete: bool = False, dry_run: bool = False) -> dict:
+    """An execution's input: the "Object Created" event EventBridge passes on (as the rule does), or the
+    same started by hand; a dry run (its object under dry-runs/, which no rule watches) with `dryRun`."""
+    event: dict[str, Any] = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {"bucket": {"name": bucket}, "object": {"key": key}},
+    }
+    if allow_mass_delete:
+        event["allowMassDelete"] = True
+    if dry_run:
+        event["dryRun"] = True
+    return event
+
+
 def object_key(execution_input: Any, bucket: str) -> str:
     """The snapshot object an execution is for: the S3 "Object Created" event EventBridge sends (or the
     same input started by hand)."""
@@ -199,7 +217,9 @@ def object_key(execution_input: Any, bucket: str) -> str:
             'The execution input must be the S3 event: {"detail": {"bucket": {"name": ...}, "object": '
             '{"key": "snapshots/..."}}} (docs/snapshots.md)'
         ) from None
-    if found_bucket != bucket or not isinstance(key, str) or not key.startswith(SNAPSHOTS_PREFIX):
+    dry_run = execution_input.get("dryRun") is True  # a dict: its detail was read
+    prefixes = (SNAPSHOTS_PREFIX, DRY_RUNS_PREFIX) if dry_run else (SNAPSHOTS_PREFIX,)
+    if found_bucket != bucket or not isinstance(key, str) or not key.startswith(prefixes):
         raise SnapshotInputError(
             f"s3://{found_bucket}/{key} is not a snapshot: upload to s3://{bucket}/{SNAPSHOTS_PREFIX}"
         )
@@ -244,6 +264,7 @@ ITEM_METRICS = {  # each count's metric, named whole: the dashboard's test finds
 }
 OUTCOME_METRICS = {  # a run's outcome (the state machine's names) and its metric
     "applied": "SnapshotsApplied",
+    "planned": "SnapshotsPlanned",
     "guarded": "SnapshotsGuarded",
     "refused": "SnapshotsRefused",
     "failed": "SnapshotsFailed",

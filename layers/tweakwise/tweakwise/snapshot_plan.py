@@ -51,6 +51,12 @@ class LedgerIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def holds(self, entity: EntityKey) -> bool:
+        """Whether this stack wrote the item before."""
+        key = digest(str(entity))
+        at = bisect_left(self.ids, key)
+        return at < len(self.ids) and self.ids[at] == key
+
     def unchanged(self, entity: EntityKey, body: dict[str, Any]) -> bool:
         """Whether the ledger holds every field of `body` with the same value already."""
         key = digest(str(entity))

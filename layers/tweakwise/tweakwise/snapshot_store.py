@@ -51,6 +51,21 @@ def report_key(run: str) -> str:
     return f"{REPORTS_PREFIX}{run}.json"
 
 
+def read_report(s3: Any, bucket: str, key: str, execution: str) -> dict[str, Any] | None:
+    """The report an execution wrote for the snapshot object `key` (None when it wrote none)."""
+    try:
+        etag = s3.head_object(Bucket=bucket, Key=key)["ETag"]
+    except s3.exceptions.ClientError:
+        etag = ""  # gone: reported under its name alone
+    for tag in dict.fromkeys((etag, "")):
+        try:
+            body = s3.get_object(Bucket=bucket, Key=report_key(run_id(snapshot_id(key, tag), execution)))
+        except s3.exceptions.NoSuchKey:
+            continue
+        return json.loads(body["Body"].read())
+    return None
+
+
 def work_key(run: str, name: str) -> str:
     return f"{RUNS_PREFIX}{run}/{name}"
 
