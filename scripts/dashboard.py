@@ -122,10 +122,12 @@ WIDGETS = (
         ),
     ),
     Widget(
-        "Publish after sync",
+        "Publish and verification",
         (
             Metric("PublishesStarted", PUBLISHER),
             Metric("PublishFailures", PUBLISHER),
+            Metric("PublishVerified", PUBLISHER, label="items shoppers see as sent"),
+            Metric("PublishMismatches", PUBLISHER, label="items shoppers see otherwise"),
             Metric("TaskFailures", label="task failures"),
         ),
     ),

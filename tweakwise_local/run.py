@@ -26,7 +26,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from tweakwise.settings import ClientSettings, WebhookSettings
+from tweakwise.settings import ClientSettings, PublisherSettings, WebhookSettings
 from tweakwise_local import api, eventbridge, queues, runs, snapshots
 from tweakwise_local.credentials import local_tweakwise, mode
 from tweakwise_local.functions import LocalFunction
@@ -137,6 +137,8 @@ class Runner:
             "POWERTOOLS_LOG_LEVEL": os.environ.get("RUN_LOG_LEVEL", "WARNING"),
             ClientSettings.variable("api_url"): self.tweakwise.url,
         }
+        if self.tweakwise.sandbox:  # it serves the shopper-facing API too; live: Tweakwise's own gateway
+            extra_env[PublisherSettings.variable("frontend_url")] = self.tweakwise.url
         for logical in logical_ids:
             self.functions[logical] = LocalFunction(self.template, logical, self.resolver, extra_env)
 

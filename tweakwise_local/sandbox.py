@@ -173,6 +173,9 @@ class Sandbox:
         self.items: dict[str, dict[str, Any]] = {}
         self.categories: dict[int, dict[str, Any]] = {}
         self.task_triggers: list[str] = []
+        # What shoppers see: the items as the last publish found them (None: never published). Any task
+        # but the import is taken as a publish, which copies the items at its trigger.
+        self.published: dict[str, dict[str, Any]] | None = None
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body) as received
         self.answered: Counter[int] = Counter()  # status -> answers given
         self.latency = 0.0  # seconds to wait before every answer (benchmarks, timeouts)
@@ -233,6 +236,8 @@ class Sandbox:
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts[:2] == ["task", "trigger"] and len(parts) == 4:  # the spec lists no auth here
             return self._task(parts, trigger=True)
+        if parts[0] == "products" and len(parts) == 3 and method == "GET":  # the shopper-facing API
+            return self._shown(parts[1], parts[2])
         if headers.get("twn-instancekey") != self.instance_key or (
             headers.get("twn-authentication") != self.access_token
         ):
@@ -324,6 +329,8 @@ class Sandbox:
         with self.lock:
             if trigger:
                 self.task_triggers.append(guid)
+                if guid != SANDBOX_TASKS["import"]:
+                    self.published = {k: dict(v) for k, v in self.items.items()}
                 self.task_polls[guid] = 0
                 return 200, {}
             if guid not in self.task_polls:
@@ -332,6 +339,17 @@ class Sandbox:
             if self.task_polls[guid] <= self.running_polls:
                 return 200, {"Status": "Running"}
             return 200, {"Status": "Failed" if self.fail_tasks else "Finished"}
+
+    def _shown(self, instance_key: str, item_id: str) -> tuple[int, Any]:
+        """The frontend's product, as Tweakwise's gateway names its fields (no stock: it shows none)."""
+        with self.lock:
+            if instance_key != self.instance_key or self.published is None:
+                return 404, {"Message": "Instance key invalid, or never published"}
+            item = self.published.get(item_id)
+        if item is None:
+            return 404, {"Message": "Not found"}
+        names = {"title": "Name", "price": "Price", "brand": "Brand", "url": "Url", "image": "Image"}
+        return 200, {"itemno": item_id, **{k: item[v] for k, v in names.items() if v in item}}
 
     # -- serving -------------------------------------------------------------------------------------
 

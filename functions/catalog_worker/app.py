@@ -28,7 +28,8 @@ client = TweakwiseClient.from_env(tracer, pool_size=settings.concurrency)
 dynamodb = boto3.client("dynamodb")
 state = SyncState(dynamodb, settings.sync_state_table, settings.sync_state_ttl_days)
 ledger = Ledger(dynamodb, settings.ledger_table)  # what a snapshot compares with: one apply path writes it
-mark = PublishMark(state)  # for publish after sync: started with the batch's first write
+# For publish after sync: started with the batch's first write; offers items for the publish's check.
+mark = PublishMark(state, sample=settings.publish_verify_sample)
 sync = CatalogSync(client, state, ledger, on_send=mark.sending)
 # The SQS client is made only when an event is dead-lettered.
 worker = QueueWorker(sync, lambda: boto3.client("sqs"), settings.dead_letter_queue_url)

@@ -1,6 +1,10 @@
 """Publish after sync (scheduled): starts the Tweakwise `publish` task when the worker applied changes
 since the last publish, and never while one is still running."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -12,6 +16,10 @@ from tweakwise.settings import ClientSettings, MetricsSettings, PublisherSetting
 from tweakwise.state import SyncState
 from tweakwise.tasks import TaskState
 
+if TYPE_CHECKING:
+    from tweakwise.client import TweakwiseClient
+    from tweakwise.verify import Announcer, Verification
+
 logger, tracer = logger_and_tracer()
 metrics = Metrics()
 settings = PublisherSettings.from_env()
@@ -19,17 +27,40 @@ instance = MetricsSettings.from_env().instance_name
 client_settings = ClientSettings.from_env()  # read at init, as every setting
 
 
-def _tweakwise():
+def _tweakwise() -> TweakwiseClient:
     # Most runs find nothing to publish: `requests` and the client wait for the first that calls Tweakwise.
     from tweakwise.client import TweakwiseClient
 
     return TweakwiseClient.from_settings(client_settings, tracer)
 
 
+dynamodb = boto3.client("dynamodb")
+tweakwise: Lazy[TweakwiseClient] = Lazy(_tweakwise)
+
+
+def _announcer() -> Announcer:
+    from tweakwise.verify import Announcer
+
+    return Announcer(settings, instance)
+
+
+announcer: Lazy[Announcer] = Lazy(_announcer)  # its clients and module: only once a publish ended
+
+
+def _verify(item_ids: tuple[str, ...], context) -> Verification:
+    from tweakwise.ledger import Ledger
+    from tweakwise.verify import frontend, verify
+
+    client = tweakwise.get()
+    client.set_deadline(context)
+    return verify(item_ids, Ledger(dynamodb, settings.ledger_table), frontend(settings, client))
+
+
 publisher = Publisher(
-    Lazy(_tweakwise),
-    SyncState(boto3.client("dynamodb"), settings.sync_state_table),
+    tweakwise,
+    SyncState(dynamodb, settings.sync_state_table),
     max_publish_seconds=settings.max_publish_seconds,
+    verifier=_verify if settings.publish_verify_sample else None,
 )
 
 
@@ -45,5 +76,14 @@ def lambda_handler(event: dict, context) -> dict:
     )
     if outcome.lag is not None:  # from the oldest change this publish carries to its start
         metrics.add_metric(name="PublishLagSeconds", unit=MetricUnit.Seconds, value=round(outcome.lag, 3))
+    if outcome.last_publish == TaskState.FINISHED:  # what shoppers see of it; a shop may flush its caches
+        from tweakwise.verify import Verification
+
+        verification = outcome.verification or Verification()
+        metrics.add_metric(name="PublishVerified", unit=MetricUnit.Count, value=verification.verified)
+        metrics.add_metric(
+            name="PublishMismatches", unit=MetricUnit.Count, value=len(verification.mismatches)
+        )
+        announcer.get().announce(verification)
     logger.info("Publisher: %s", outcome.reason, extra=outcome.as_dict())
     return outcome.as_dict()

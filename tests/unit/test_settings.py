@@ -44,8 +44,10 @@ def _template_values(variable: str) -> list:
     values = []
     for function in FUNCTIONS.values():
         value = _variables(function).get(variable)
-        if isinstance(value, dict) and "Ref" in value:
+        if isinstance(value, dict) and value.get("Ref") in TEMPLATE["Parameters"]:
             values.append(TEMPLATE["Parameters"][value["Ref"]].get("Default"))
+        elif isinstance(value, dict):
+            continue  # a resource's name or ARN: no default to agree with
         elif value is not None:
             values.append(value)
     return values
@@ -55,7 +57,14 @@ def test_each_variable_belongs_to_one_setting():
     names = [spec.metadata["env"] for cls in ALL for spec in dataclasses.fields(cls)]
     # The worker, the publisher and the snapshot function read the same tables.
     # The webhook and the source function send to the same queue.
-    shared = {"SYNC_STATE_TABLE", "SYNC_STATE_TTL_DAYS", "LEDGER_TABLE", "CATALOG_QUEUE_URL"}
+    # The worker samples the items the publisher verifies, as many as PUBLISH_VERIFY_SAMPLE says.
+    shared = {
+        "SYNC_STATE_TABLE",
+        "SYNC_STATE_TTL_DAYS",
+        "LEDGER_TABLE",
+        "CATALOG_QUEUE_URL",
+        "PUBLISH_VERIFY_SAMPLE",
+    }
     assert {name for name in names if names.count(name) > 1} == shared
 
 
@@ -95,7 +104,8 @@ def test_values_are_read_and_typed():
     assert dataclasses.asdict(found) == dataclasses.asdict(expected)
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.concurrency = 5  # type: ignore[misc]
-    assert settings.PublisherSettings.from_env({"SYNC_STATE_TABLE": "t"}).max_publish_seconds == 7200.0
+    publisher = settings.PublisherSettings.from_env({"SYNC_STATE_TABLE": "t", "LEDGER_TABLE": "l"})
+    assert publisher.max_publish_seconds == 7200.0
 
 
 @pytest.mark.parametrize(

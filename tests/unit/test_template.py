@@ -439,8 +439,22 @@ def test_publisher_runs_every_interval_and_reads_and_writes_the_sync_state(cfn):
     assert (
         actions["dynamodb:GetItem"]
         == actions["dynamodb:UpdateItem"]
+        == actions["dynamodb:DeleteItem"]  # the publish sample, carried to the publish
         == [{"Fn::GetAtt": ["SyncStateTable", "Arn"]}]
     )
+
+
+def test_publish_verification_reads_the_ledger_notifies_the_alarm_topic_and_puts_on_the_default_bus(cfn):
+    actions = _actions(cfn, "PublisherFunction")
+    assert actions["dynamodb:BatchGetItem"] == [{"Fn::GetAtt": ["LedgerTable", "Arn"]}]
+    assert actions["sns:Publish"] == [{"Ref": "AlarmTopic"}]
+    default_bus = "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+    assert actions["events:PutEvents"] == [{"Fn::Sub": default_bus}]
+    mine = {a for a in actions if not a.startswith(("logs:", "xray:", "sqs:", "secretsmanager:", "kms:"))}
+    assert mine == {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchGetItem",
+                    "sns:Publish", "events:PutEvents"}  # fmt: skip
+    env = _env("PublisherFunction")
+    assert env["PUBLISH_VERIFY_SAMPLE"] == _env("CatalogWorkerFunction")["PUBLISH_VERIFY_SAMPLE"]
 
 
 def test_the_webhook_and_the_worker_metrics_are_watched():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from .tasks import TaskState
 
 if TYPE_CHECKING:
     from .client import TweakwiseClient
+    from .verify import Verification
 
 logger = logging.getLogger("tweakwise")
 
@@ -33,9 +35,14 @@ class PublishOutcome:
     reason: str
     last_publish: TaskState | None = None  # how the previous publish ended, when this run saw it end
     lag: float | None = None  # published: seconds from the oldest change it carries to its start
+    verification: Verification | None = None  # the last publish ended now: what shoppers see of it
 
     def as_dict(self) -> dict[str, Any]:
-        return {"published": self.published, "reason": self.reason, "lastPublish": self.last_publish}
+        found = {"published": self.published, "reason": self.reason, "lastPublish": self.last_publish}
+        if self.verification is not None:
+            checked, mismatches = self.verification.checked, self.verification.mismatches
+            found["verification"] = {"checked": checked, "mismatches": mismatches}
+        return found
 
 
 class Publisher:
@@ -44,10 +51,13 @@ class Publisher:
         client: Lazy[TweakwiseClient],
         state: SyncState,
         max_publish_seconds: float = PublisherSettings.default("max_publish_seconds"),
+        verifier: Callable[[tuple[str, ...], Any], Verification] | None = None,
     ):
+        """`verifier`: looks the items a finished publish carried up on the shopper-facing API."""
         self.client = client
         self.state = state
         self.max_publish_seconds = max_publish_seconds
+        self.verifier = verifier
 
     def _tweakwise(self, context: Any) -> TweakwiseClient:
         client = self.client.get()
@@ -74,19 +84,29 @@ class Publisher:
         """One scheduled run; `context` (Lambda's) bounds its Tweakwise calls by the time left."""
         now = time.time() if now is None else now
         marks = self.state.publish_marks()
-        last = None
+        last, verification = None, None
         if marks.running:
             last = self._last_publish(marks.started_at, now, context)
             if last is None:
                 return PublishOutcome(False, "a publish is still running")
+            if last == TaskState.FINISHED and self.verifier is not None:
+                verification = self.verifier(marks.verify, context)
         if marks.changed_at <= marks.started_at:
-            return PublishOutcome(False, "nothing changed since the last publish", last)
+            return PublishOutcome(False, "nothing changed since the last publish", last, None, verification)
         if not self.state.claim_publish(marks.started_at, now):
-            return PublishOutcome(False, "another publisher started one", last)
+            return PublishOutcome(False, "another publisher started one", last, None, verification)
         try:
             tasks.trigger(self._tweakwise(context), PUBLISH_TASK)
         except Exception:
             self.state.finish_publish(now, restore_start=marks.started_at)  # let the next run try again
             raise
+        self._carry_sample(now)
         lag = max(0.0, now - marks.first_changed_at) if marks.first_changed_at else None
-        return PublishOutcome(True, "changes since the last publish", last, lag)
+        return PublishOutcome(True, "changes since the last publish", last, lag, verification)
+
+    def _carry_sample(self, now: float) -> None:
+        """The items sampled since the last publish: this one carries them (verified once it ends)."""
+        try:
+            self.state.carry_sample(now)
+        except Exception as exc:  # the publish is triggered: losing its sample only skips a check
+            logger.warning("Could not carry the publish sample: %s", type(exc).__name__)

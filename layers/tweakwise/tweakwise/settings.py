@@ -149,6 +149,8 @@ class WorkerSettings(_FromEnvironment):
     ledger_table: str = _setting("LEDGER_TABLE")
     concurrency: int = _setting("WORKER_CONCURRENCY", 10, minimum=1, maximum=100)
     sync_state_ttl_days: int = _setting("SYNC_STATE_TTL_DAYS", 30, minimum=1)
+    # Items offered to the publish sample (the publisher verifies them after the next publish); 0: none.
+    publish_verify_sample: int = _setting("PUBLISH_VERIFY_SAMPLE", 20, minimum=0, maximum=100)
 
 
 @_settings
@@ -185,8 +187,14 @@ class SnapshotSettings(_FromEnvironment):
 @_settings
 class PublisherSettings(_FromEnvironment):
     sync_state_table: str = _setting("SYNC_STATE_TABLE")
+    ledger_table: str = _setting("LEDGER_TABLE")
     # A publish running longer than this is taken as over (template: TaskTimeoutSeconds).
     max_publish_seconds: float = _setting("MAX_PUBLISH_SECONDS", 7200.0, minimum=1)
+    publish_verify_sample: int = _setting("PUBLISH_VERIFY_SAMPLE", 20, minimum=0, maximum=100)
+    # The shopper-facing API a finished publish is verified on (verify.py).
+    frontend_url: str = _setting("TWEAKWISE_FRONTEND_URL", "https://gateway.tweakwisenavigator.com")
+    alarm_topic_arn: str = _setting("ALARM_TOPIC_ARN", "")  # mismatches are notified here
+    event_bus_name: str = _setting("EVENT_BUS_NAME", "default")  # tweakwise.publish.completed goes here
 
 
 @_settings

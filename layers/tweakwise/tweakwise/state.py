@@ -15,6 +15,8 @@ Items, by their `entity` key:
   were claimed, retries included; expires after `ttl_days`.
 - `__publish__`: changedAt (last applied change), startedAt (last publish started), running.
 - `__snapshot__`: the lock that lets one snapshot run at a time (execution, lockedAt).
+- `__publish_sample__`: a few items changed since the last publish (`ids`), which the next publish carries
+  to `__publish__`'s `verify`: what the publisher looks up on the shopper-facing API once it ends.
 - `failure#<event id>`: the reason of the event's last failed attempt, when, and how many failed;
   expires after `ttl_days`.
 Every write but the failure records is conditional, so concurrent workers, publishers and batches agree.
@@ -26,13 +28,14 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from .ddb import batch_get
 from .entity import Clocks, EntityKey
 from .settings import WorkerSettings
+from .state_records import Claim, ClaimOutcome, Failure, Lease, PublishMarks
+
+__all__ = ["Claim", "ClaimOutcome", "Failure", "Lease", "PublishMarks", "SyncState"]
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -41,30 +44,8 @@ logger = logging.getLogger("tweakwise")
 
 PUBLISH_KEY = {"entity": {"S": "__publish__"}}
 SNAPSHOT_LOCK_KEY = {"entity": {"S": "__snapshot__"}}
+SAMPLE_KEY = {"entity": {"S": "__publish_sample__"}}  # items changed since the last publish, a few
 FAILURE = "failure#"  # `failure#<event id>`: why the event's last attempt failed
-
-
-class ClaimOutcome(StrEnum):
-    CLAIMED = "claimed"
-    BUSY = "busy"  # another writer holds the entity's lease: wait for it
-
-
-@dataclass(frozen=True)
-class Lease:
-    """One writer's hold on an entity: no other write of it starts before the lease ends."""
-
-    entity: EntityKey
-    token: str
-    until: float  # epoch seconds
-
-
-@dataclass(frozen=True)
-class Claim:
-    outcome: ClaimOutcome
-    lease: Lease | None = None  # CLAIMED
-    clocks: Clocks = field(default_factory=Clocks)  # CLAIMED: the entity's clocks before this claim
-    holder: str = ""  # BUSY: the event holding the lease
-    until: float = 0.0  # BUSY: when its lease ends at the latest
 
 
 CLOCK = "clock:"  # a field's clock: `clock:<Tweakwise field>` (epoch seconds of the change that set it)
@@ -74,24 +55,6 @@ def _clocks(item: Mapping[str, Any]) -> Clocks:
     whole = float(item["occurredAt"]["N"]) if "occurredAt" in item else None
     fields = {name[len(CLOCK) :]: float(value["N"]) for name, value in item.items() if name.startswith(CLOCK)}
     return Clocks(whole, fields)
-
-
-@dataclass(frozen=True)
-class PublishMarks:
-    changed_at: float = 0.0  # the last applied change (0: none yet)
-    started_at: float = 0.0  # the last publish started (0: none yet)
-    running: bool = False
-    first_changed_at: float = 0.0  # the oldest change not yet carried by a publish (0: none)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """Why an event's last attempt failed (a message SQS dead-letters by itself carries no reason)."""
-
-    event_id: str
-    reason: str
-    attempts: int
-    failed_at: float  # epoch seconds
 
 
 class SyncState:
@@ -252,6 +215,7 @@ class SyncState:
             started_at=float(item["startedAt"]["N"]) if "startedAt" in item else 0.0,
             running=bool(item.get("running", {}).get("BOOL", False)),
             first_changed_at=float(item.get("firstChangedAt", {}).get("N", 0)),
+            verify=tuple(sorted(item.get("verify", {}).get("SS", []))),
         )
 
     def claim_publish(self, previous_start: float, now: float) -> bool:
@@ -274,7 +238,7 @@ class SyncState:
     def finish_publish(self, started: float, restore_start: float | None = None) -> None:
         """The publish started at `started` is over (or, with restore_start, never began)."""
         values: dict[str, Any] = {":no": {"BOOL": False}, ":started": {"N": repr(started)}}
-        expression = "SET running = :no"
+        expression = "SET running = :no REMOVE verify" if restore_start is None else "SET running = :no"
         if restore_start is not None:
             expression += ", startedAt = :prev"
             values[":prev"] = {"N": repr(restore_start)}
@@ -284,6 +248,29 @@ class SyncState:
             ConditionExpression="startedAt = :started",
             ExpressionAttributeValues=values,
         )
+
+    def sample_changed(self, item_ids: list[str], limit: int) -> bool:
+        """Items a batch changed, for the next publish to verify: at most `limit` kept (False: no room)."""
+        item_ids = item_ids[:limit]
+        return bool(item_ids) and self._update(
+            SAMPLE_KEY,
+            UpdateExpression="ADD ids :ids",
+            ConditionExpression="attribute_not_exists(ids) OR size(ids) <= :room",
+            ExpressionAttributeValues={":ids": {"SS": item_ids}, ":room": {"N": str(limit - len(item_ids))}},
+        )
+
+    def carry_sample(self, started: float) -> tuple[str, ...]:
+        """The publish started at `started` carries the sampled items: they move to its `verify`."""
+        old = self.dynamodb.delete_item(TableName=self.table, Key=SAMPLE_KEY, ReturnValues="ALL_OLD")
+        ids = old.get("Attributes", {}).get("ids", {}).get("SS", [])
+        if ids:
+            self._update(
+                PUBLISH_KEY,
+                UpdateExpression="SET verify = :ids",
+                ConditionExpression="startedAt = :started",
+                ExpressionAttributeValues={":ids": {"SS": ids}, ":started": {"N": repr(started)}},
+            )
+        return tuple(sorted(ids))
 
     # -- one snapshot at a time ----------------------------------------------------------------------
 

@@ -83,10 +83,10 @@ class CatalogSync:
         client: TweakwiseClient,
         state: SyncState,
         ledger: Ledger | None = None,
-        on_send: Callable[[], None] | None = None,
+        on_send: Callable[[EntityKey], None] | None = None,
     ):
-        """`on_send`: called just before each write goes to Tweakwise (the worker starts its publish mark
-        there, so the mark's write overlaps the request instead of following it)."""
+        """`on_send`: called with the entity just before each write goes to Tweakwise (the worker starts its
+        publish mark there, so the mark's write overlaps the request instead of following it)."""
         self.client = client
         self.state = state
         self.ledger = ledger
@@ -132,7 +132,7 @@ class CatalogSync:
             if change.body is not None and not sending:
                 return Outcome.UNCHANGED
             if self.on_send is not None:
-                self.on_send()
+                self.on_send(change.entity)
             if change.body is None:
                 return self._delete(change.event)
             return self._write(change, entry, sending)

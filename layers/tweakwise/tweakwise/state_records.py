@@ -1,0 +1,50 @@
+"""What the sync state table's items say, as values (`state.SyncState` reads and writes them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from .entity import Clocks, EntityKey
+
+
+class ClaimOutcome(StrEnum):
+    CLAIMED = "claimed"
+    BUSY = "busy"  # another writer holds the entity's lease: wait for it
+
+
+@dataclass(frozen=True)
+class Lease:
+    """One writer's hold on an entity: no other write of it starts before the lease ends."""
+
+    entity: EntityKey
+    token: str
+    until: float  # epoch seconds
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    lease: Lease | None = None  # CLAIMED
+    clocks: Clocks = field(default_factory=Clocks)  # CLAIMED: the entity's clocks before this claim
+    holder: str = ""  # BUSY: the event holding the lease
+    until: float = 0.0  # BUSY: when its lease ends at the latest
+
+
+@dataclass(frozen=True)
+class PublishMarks:
+    changed_at: float = 0.0  # the last applied change (0: none yet)
+    started_at: float = 0.0  # the last publish started (0: none yet)
+    running: bool = False
+    first_changed_at: float = 0.0  # the oldest change not yet carried by a publish (0: none)
+    verify: tuple[str, ...] = ()  # items the running publish carries, to look up once it ends
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why an event's last attempt failed (a message SQS dead-letters by itself carries no reason)."""
+
+    event_id: str
+    reason: str
+    attempts: int
+    failed_at: float  # epoch seconds
