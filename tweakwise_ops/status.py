@@ -76,6 +76,13 @@ def status(stack: Stack) -> dict[str, Any]:
             "running": marks.running,
             "changedSince": marks.changed_at > marks.started_at,
             "oldestUnpublishedChange": _when(marks.first_changed_at),
+            "verification": {
+                "at": _when(marks.verified_at),
+                "verified": marks.verified,
+                "mismatched": marks.mismatched,
+            }
+            if marks.verified_at
+            else None,
         },
         "syncLagSeconds": lag,
     }
@@ -112,6 +119,12 @@ def show(found: dict[str, Any]) -> str:
             else ""
         )
         lines.append(f"last publish   {state} {publish['startedAt']}{waiting}")
+    check = publish["verification"]
+    if check:
+        lines.append(
+            f"publish check  {check['verified']} items shoppers see as sent, {check['mismatched']} otherwise "
+            f"({check['at']})"
+        )
     lag = found["syncLagSeconds"]
     lines.append(
         "sync lag       "

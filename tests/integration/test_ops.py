@@ -205,7 +205,7 @@ def test_status_says_what_waits_the_last_snapshot_and_publish_and_the_lag(stack,
     assert found["lastSnapshot"]["snapshot"] == "new" and found["lastSnapshot"]["outcome"] == "guarded"
     assert found["lastPublish"] == {
         "startedAt": None, "running": False, "changedSince": True,
-        "oldestUnpublishedChange": "1970-01-01T00:16:40+00:00",
+        "oldestUnpublishedChange": "1970-01-01T00:16:40+00:00", "verification": None,
     }  # fmt: skip
     assert found["syncLagSeconds"] == {"p50": 2.5, "p99": 41.0}
     [lag] = [r for r in cloudwatch.asked if r["MetricName"] == "SyncLagSeconds"]

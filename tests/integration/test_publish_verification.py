@@ -20,6 +20,7 @@ from conftest import (
     queue_messages,
     sqs_event,
 )
+from tweakwise.state import SyncState
 
 NOW = "2026-12-04T10:00:00Z"
 
@@ -86,7 +87,7 @@ def test_a_publish_shoppers_see_as_sent_is_verified_and_announced(bundle, sandbo
     assert sorted(lookups) == [f"/products/{sandbox.instance_key}/A", f"/products/{sandbox.instance_key}/B"]
 
 
-def test_a_mismatch_the_frontend_shows_is_notified_with_its_ids(bundle, sandbox, capsys):
+def test_a_mismatch_the_frontend_shows_is_notified_with_its_ids(bundle, sandbox, catalog_aws):
     bundle.apply(_upsert("a1", "A"), _upsert("b1", "B"))
     bundle.publish()
     sandbox.published["A"]["Price"] = 12.5  # shoppers see another price than the one sent
@@ -98,6 +99,8 @@ def test_a_mismatch_the_frontend_shows_is_notified_with_its_ids(bundle, sandbox,
     }
     [notice] = bundle.notified()
     assert "A Price: another price is shown" in notice and "B *: sent, not shown" in notice
+    marks = SyncState(boto3.client("dynamodb", region_name=REGION), catalog_aws["table"]).publish_marks()
+    assert (marks.verified, marks.mismatched, marks.verify) == (0, 2, ())  # kept for status; the sample used
     [event] = bundle.completions()
     assert event["detail"]["verified"] == 0 and len(event["detail"]["mismatches"]) == 2
 

@@ -91,6 +91,7 @@ class Publisher:
                 return PublishOutcome(False, "a publish is still running")
             if last == TaskState.FINISHED and self.verifier is not None:
                 verification = self.verifier(marks.verify, context)
+                self._keep(verification, now)
         if marks.changed_at <= marks.started_at:
             return PublishOutcome(False, "nothing changed since the last publish", last, None, verification)
         if not self.state.claim_publish(marks.started_at, now):
@@ -103,6 +104,13 @@ class Publisher:
         self._carry_sample(now)
         lag = max(0.0, now - marks.first_changed_at) if marks.first_changed_at else None
         return PublishOutcome(True, "changes since the last publish", last, lag, verification)
+
+    def _keep(self, verification: Verification, now: float) -> None:
+        """What the check found, for the operator's status."""
+        try:
+            self.state.record_verification(verification.verified, len(verification.mismatches), now)
+        except Exception as exc:  # the check's own outcome is reported anyway
+            logger.warning("Could not keep the publish check's result: %s", type(exc).__name__)
 
     def _carry_sample(self, now: float) -> None:
         """The items sampled since the last publish: this one carries them (verified once it ends)."""

@@ -44,7 +44,12 @@ logger = logging.getLogger("tweakwise")
 
 PUBLISH_KEY = {"entity": {"S": "__publish__"}}
 SNAPSHOT_LOCK_KEY = {"entity": {"S": "__snapshot__"}}
-SAMPLE_KEY = {"entity": {"S": "__publish_sample__"}}  # items changed since the last publish, a few
+SAMPLE_KEY = {"entity": {"S": "__publish_sample__"}}
+_VERIFIED = (
+    ("verified_at", "verifiedAt", float),
+    ("verified", "verified", int),
+    ("mismatched", "mismatched", int),
+)  # items changed since the last publish, a few
 FAILURE = "failure#"  # `failure#<event id>`: why the event's last attempt failed
 
 
@@ -210,12 +215,17 @@ class SyncState:
         item = self.dynamodb.get_item(TableName=self.table, Key=PUBLISH_KEY, ConsistentRead=True).get(
             "Item", {}
         )
-        return PublishMarks(
-            changed_at=float(item["changedAt"]["N"]) if "changedAt" in item else 0.0,
-            started_at=float(item["startedAt"]["N"]) if "startedAt" in item else 0.0,
-            running=bool(item.get("running", {}).get("BOOL", False)),
-            first_changed_at=float(item.get("firstChangedAt", {}).get("N", 0)),
-            verify=tuple(sorted(item.get("verify", {}).get("SS", []))),
+        return PublishMarks.from_item(item)
+
+    def record_verification(self, verified: int, mismatched: int, now: float) -> None:
+        """What the last publish's check found, for `tweakwise-ops status`."""
+        values = {":t": {"N": repr(now)}, ":v": {"N": str(verified)}, ":m": {"N": str(mismatched)}}
+        expression = "SET verifiedAt = :t, verified = :v, mismatched = :m"
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key=PUBLISH_KEY,
+            UpdateExpression=expression,
+            ExpressionAttributeValues=values,
         )
 
     def claim_publish(self, previous_start: float, now: float) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from .entity import Clocks, EntityKey
 
@@ -38,6 +40,27 @@ class PublishMarks:
     running: bool = False
     first_changed_at: float = 0.0  # the oldest change not yet carried by a publish (0: none)
     verify: tuple[str, ...] = ()  # items the running publish carries, to look up once it ends
+    verified_at: float = 0.0  # the last verification (0: none): when, and what it found
+    verified: int = 0
+    mismatched: int = 0
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> PublishMarks:
+        """The `__publish__` item of the sync state table."""
+
+        def number(name: str) -> float:
+            return float(item.get(name, {}).get("N", 0))
+
+        return cls(
+            changed_at=number("changedAt"),
+            started_at=number("startedAt"),
+            running=bool(item.get("running", {}).get("BOOL", False)),
+            first_changed_at=number("firstChangedAt"),
+            verify=tuple(sorted(item.get("verify", {}).get("SS", []))),
+            verified_at=number("verifiedAt"),
+            verified=int(number("verified")),
+            mismatched=int(number("mismatched")),
+        )
 
 
 @dataclass(frozen=True)
