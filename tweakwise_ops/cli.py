@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("status", help="is it healthy: queues, dead letters, last snapshot and publish, lag")
     trace = commands.add_parser("trace", help="one item (an id) or category (category:KEY), everywhere")
     trace.add_argument("id")
+    trace.add_argument("--peek", action="store_true", help="read the catalog queue for its changes")
     redrive = commands.add_parser("redrive", help="move matching dead letters back to the catalog queue")
     redrive.add_argument("--id", action="append", default=[], dest="ids", help="an item id or category:KEY")
     redrive.add_argument("--type", default="", help="an event type, e.g. category.upsert")
@@ -67,7 +68,7 @@ def _run(args: argparse.Namespace, stack: Stack) -> tuple[dict[str, Any], Callab
     if args.command == "trace":
         from tweakwise_ops import trace
 
-        return trace.trace(stack, args.id), trace.show
+        return trace.trace(stack, args.id, args.peek), trace.show
     from tweakwise_ops import redrive
 
     match = redrive.Match(args.ids, args.type, args.reason)

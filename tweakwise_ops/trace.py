@@ -73,7 +73,19 @@ def differences(ledger: dict[str, Any] | None, tweakwise: dict[str, Any]) -> lis
     return found
 
 
-def trace(stack: Stack, text: str) -> dict[str, Any]:
+def _waiting(sqs: Any, queue: str, entity: EntityKey, state: SyncState) -> list[dict[str, Any]]:
+    """This entity's changes in the catalog queue: read held a moment, then released. Each read counts
+    as a delivery of what it sees (SQS has no peek), so only on request (`--peek`)."""
+    held = [letters.letter(m, {}) for m in letters.read(sqs, queue, hold=10)]
+    letters.release(sqs, queue, held)
+    return [
+        {k: v for k, v in found.summary().items() if k not in ("reason", "failedAttempts")}
+        for found in held
+        if found.entity == str(entity)
+    ]
+
+
+def trace(stack: Stack, text: str, peek: bool = False) -> dict[str, Any]:
     entity = entity_of(text)
     dynamodb = stack.client("dynamodb")
     state = SyncState(dynamodb, stack.output("SyncStateTableName"))
@@ -107,6 +119,7 @@ def trace(stack: Stack, text: str) -> dict[str, Any]:
         "pending": {
             "beingApplied": {"eventId": holder, "until": _when(until)} if until > now else None,
             "queue": {k: int(v) for k, v in depth.items()},
+            "waiting": _waiting(sqs, stack.output("CatalogQueueUrl"), entity, state) if peek else None,
         },
         "deadLetters": [held_letter.summary() for held_letter in held if held_letter.entity == str(entity)],
     }
@@ -148,6 +161,12 @@ def show(found: dict[str, Any]) -> str:
             else ""
         )
     )
+    if pending["waiting"] is None:
+        lines.append("              (--peek reads the queue for its changes; each read counts as a delivery)")
+    for waiting in pending["waiting"] or []:
+        lines.append(
+            f"  waiting     {waiting['type']} {waiting['eventId']} ({waiting['deliveries']} deliveries)"
+        )
     for letter in found["deadLetters"]:
         lines.append(
             f"  dead letter {letter['type']} {letter['eventId']} after {letter['deliveries']} deliveries: "

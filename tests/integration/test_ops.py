@@ -212,3 +212,19 @@ def test_status_says_what_waits_the_last_snapshot_and_publish_and_the_lag(stack,
     assert lag["Namespace"] == "TweakwiseTest" and {"Name": "Instance", "Value": "nl"} in lag["Dimensions"]
     shown = status.show(found)
     assert "dead letters   1  (tweakwise-ops redrive --dry-run)" in shown and "p99 41.0 s" in shown
+
+
+def test_trace_peek_shows_the_changes_waiting_in_the_queue_and_leaves_them_there(stack, catalog_aws):
+    for event in (_upsert("w1", "A"), _upsert("w2", "B")):
+        [message] = queue_messages([event])
+        catalog_aws["sqs"].send_message(
+            QueueUrl=catalog_aws["queue"], MessageBody=message["Body"],
+            MessageGroupId=message["Attributes"]["MessageGroupId"],
+            MessageDeduplicationId=message["Attributes"]["MessageDeduplicationId"],
+        )  # fmt: skip
+    assert trace.trace(stack, "A")["pending"]["waiting"] is None  # not read unless asked
+    [waiting] = trace.trace(stack, "A", peek=True)["pending"]["waiting"]
+    assert (waiting["eventId"], waiting["type"], waiting["entity"]) == ("w1", "item.upsert", "item#A")
+    assert sorted(json.loads(m["Body"])["id"] for m in drain(catalog_aws["sqs"], catalog_aws["queue"])) == [
+        "w1", "w2"
+    ]  # fmt: skip
