@@ -246,19 +246,24 @@ def test_make_snapshot_says_when_make_run_is_not_running():
     assert nofile.returncode == 2 and "no file" in nofile.stderr
 
 
+def _paste(snippet: str) -> subprocess.CompletedProcess:
+    """A banner's snippet run as a user pastes it into a shell."""
+    return subprocess.run(  # noqa: S603 - the banner's own snippet, as pasted
+        ["bash", "-c", snippet],  # noqa: S607 - the user's shell
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
 def test_the_banners_upsert_and_stock_patch_work_as_pasted():
     with running([sys.executable, "-m", "tweakwise_local.run", "--api-port", "0"]) as (_process, banner):
         api = _api(banner)
         upsert, patch = re.findall(r"  BODY=.*?-d \"\$BODY\"", banner, re.DOTALL)
         assert '"type":"item.patch"' in patch and '"stock":3}' in patch
         for snippet in (upsert, patch):
-            pasted = subprocess.run(  # noqa: S603 - the banner's own snippet, as pasted
-                ["bash", "-c", snippet],  # noqa: S607 - the user's shell
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=True,
-            )
+            pasted = _paste(snippet)
             assert json.loads(pasted.stdout) == {"accepted": 1}, pasted
             time.sleep(1.1)  # the next paste's occurredAt is a later second
         status = _wait_for(api, lambda s: any(w["body"] == {"Stock": 3} for w in s["sandbox"]["last_writes"]))
@@ -273,14 +278,7 @@ def test_the_banners_source_events_work_as_pasted():
         commands = re.findall(r"^  (curl -sS -X POST \S+/_local/events .*)$", banner, re.MULTILINE)
         assert len(commands) == 2 and "commercetools.com" in commands[0] and "shopify.com" in commands[1]
         for command in commands:
-            pasted = subprocess.run(  # noqa: S603 - the banner's own command, as pasted
-                ["bash", "-c", command],  # noqa: S607 - the user's shell
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            )
-            answer = json.loads(pasted.stdout)
+            answer = json.loads(_paste(command).stdout)
             assert answer["FailedEntryCount"] == 0
             [delivery] = answer["Deliveries"]
             assert delivery["target"] == "CatalogSourceFunction" and json.loads(delivery["result"])["queued"]

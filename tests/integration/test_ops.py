@@ -52,15 +52,20 @@ def _apply(*events):
     return worker.lambda_handler(sqs_event(queue_messages(list(events))), LambdaContext())
 
 
-def _dead_letter_by_sqs(catalog_aws, event, reason=None):
-    """What SQS does after the last delivery: the message, as queued, moved bare to the dead-letter queue;
-    the worker recorded why its attempts failed."""
+def _send(catalog_aws, queue: str, event: dict) -> None:
+    """The event on a catalog queue, with the group and deduplication ids the webhook gives it."""
     [message] = queue_messages([event])
     catalog_aws["sqs"].send_message(
-        QueueUrl=catalog_aws["dlq"], MessageBody=message["Body"],
+        QueueUrl=catalog_aws[queue], MessageBody=message["Body"],
         MessageGroupId=message["Attributes"]["MessageGroupId"],
         MessageDeduplicationId=message["Attributes"]["MessageDeduplicationId"],
     )  # fmt: skip
+
+
+def _dead_letter_by_sqs(catalog_aws, event, reason=None):
+    """What SQS does after the last delivery: the message, as queued, moved bare to the dead-letter queue;
+    the worker recorded why its attempts failed."""
+    _send(catalog_aws, "dlq", event)
     if reason:
         SyncState(boto3.client("dynamodb", region_name=REGION), catalog_aws["table"]).record_failure(
             event["id"], reason
@@ -216,12 +221,7 @@ def test_status_says_what_waits_the_last_snapshot_and_publish_and_the_lag(stack,
 
 def test_trace_peek_shows_the_changes_waiting_in_the_queue_and_leaves_them_there(stack, catalog_aws):
     for event in (_upsert("w1", "A"), _upsert("w2", "B")):
-        [message] = queue_messages([event])
-        catalog_aws["sqs"].send_message(
-            QueueUrl=catalog_aws["queue"], MessageBody=message["Body"],
-            MessageGroupId=message["Attributes"]["MessageGroupId"],
-            MessageDeduplicationId=message["Attributes"]["MessageDeduplicationId"],
-        )  # fmt: skip
+        _send(catalog_aws, "queue", event)
     assert trace.trace(stack, "A")["pending"]["waiting"] is None  # not read unless asked
     [waiting] = trace.trace(stack, "A", peek=True)["pending"]["waiting"]
     assert (waiting["eventId"], waiting["type"], waiting["entity"]) == ("w1", "item.upsert", "item#A")
