@@ -116,7 +116,7 @@ def test_first_load_creates_categories_parents_first_then_items(stack):
     lines = [item("SKU-1", categories=["trail"]), category("trail", ["shoes"]), category("shoes")]
     execution, report = stack.apply(lines, name="first.jsonl.gz", gz=True)
     assert execution.status == "SUCCEEDED", (execution.error, execution.cause)
-    assert execution.states[:3] == ["Validate", "Accepted?", "Categories"]
+    assert execution.states[:4] == ["Validate", "Accepted?", "DryRun?", "Categories"]
     assert "Items" in execution.states and execution.states[-1] == "Done"
     assert report["outcome"] == "applied"
     assert report["items"]["created"] == 1 and report["categories"]["created"] == 2
