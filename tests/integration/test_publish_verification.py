@@ -125,3 +125,18 @@ def test_the_sample_holds_at_most_publish_verify_sample_items(bundle, sandbox, m
     bundle.publish()
     outcome = bundle.publish()
     assert outcome["verification"]["checked"] == 2  # the first batch's first two: then no room
+
+
+def test_a_shopper_facing_api_out_of_reach_leaves_the_publish_over_and_announced(
+    bundle, sandbox, monkeypatch, tweakwise_log
+):
+    bundle.apply(_upsert("a1", "A"))
+    bundle.publish()
+    monkeypatch.setenv("TWEAKWISE_FRONTEND_URL", "http://127.0.0.1:9")  # nothing listens there
+    publisher = load_handler("publisher")
+    outcome = publisher.lambda_handler({}, LambdaContext())
+    assert outcome["lastPublish"] == "finished" and "verification" not in outcome
+    [warning] = [m for m in tweakwise_log if m.startswith("Could not check the publish")]
+    assert "GET /products/{instancekey}/{itemId}" in warning and sandbox.instance_key not in warning
+    [event] = bundle.completions()
+    assert event["detail"]["checked"] == 0

@@ -90,8 +90,7 @@ class Publisher:
             if last is None:
                 return PublishOutcome(False, "a publish is still running")
             if last == TaskState.FINISHED and self.verifier is not None:
-                verification = self.verifier(marks.verify, context)
-                self._keep(verification, now)
+                verification = self._verify(self.verifier, marks.verify, now, context)
         if marks.changed_at <= marks.started_at:
             return PublishOutcome(False, "nothing changed since the last publish", last, None, verification)
         if not self.state.claim_publish(marks.started_at, now):
@@ -104,6 +103,22 @@ class Publisher:
         self._carry_sample(now)
         lag = max(0.0, now - marks.first_changed_at) if marks.first_changed_at else None
         return PublishOutcome(True, "changes since the last publish", last, lag, verification)
+
+    def _verify(
+        self, verifier: Callable[[tuple[str, ...], Any], Verification], item_ids: tuple[str, ...], now: float,
+        context: Any,
+    ) -> Verification | None:  # fmt: skip
+        """What shoppers see of the items the finished publish carried; None when it cannot be told (the
+        shopper-facing API unreachable): the publish is over whatever this finds."""
+        from .errors import TweakwiseError
+
+        try:
+            verification = verifier(item_ids, context)
+        except TweakwiseError as exc:
+            logger.warning("Could not check the publish on the shopper-facing API: %s", exc)
+            return None
+        self._keep(verification, now)
+        return verification
 
     def _keep(self, verification: Verification, now: float) -> None:
         """What the check found, for the operator's status."""

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .entity import EntityKey
+from .errors import ConnectionFailedError, UnexpectedResponseError
 from .ledger import Entry, Ledger, body_digest
 
 logger = logging.getLogger("tweakwise")
@@ -27,6 +28,7 @@ DEFAULT_FRONTEND_URL = "https://gateway.tweakwisenavigator.com"
 EVENT_SOURCE = "tweakwise.serverless"
 COMPLETED = "tweakwise.publish.completed"
 TIMEOUT = (5.0, 10.0)
+FRONTEND_PATH = "/products/{instancekey}/{itemId}"  # as errors name it
 
 
 @dataclass(frozen=True)
@@ -80,13 +82,19 @@ class Frontend:
         self.base_url, self.instance_key, self.session = base_url.rstrip("/"), instance_key, session
 
     def product(self, item_id: str) -> dict[str, Any] | None:
+        """The item as shoppers see it, None when they do not. Errors name the path without the key."""
+        import requests
+
         url = f"{self.base_url}/products/{quote(self.instance_key, safe='')}/{quote(item_id, safe='')}"
-        # TWN-Source marks the look-up as ours: it does not count in the shop's analytics.
-        answer = self.session.get(url, headers={"TWN-Source": EVENT_SOURCE}, timeout=TIMEOUT)
-        if answer.status_code == 404:
-            return None
-        answer.raise_for_status()
-        found = answer.json()
+        try:  # TWN-Source marks the look-up as ours: it does not count in the shop's analytics.
+            answer = self.session.get(url, headers={"TWN-Source": EVENT_SOURCE}, timeout=TIMEOUT)
+            if answer.status_code == 404:
+                return None
+            if answer.status_code != 200:
+                raise UnexpectedResponseError("GET", FRONTEND_PATH, answer.status_code, answer.text[:200])
+            found = answer.json()
+        except requests.RequestException as exc:  # its text holds the URL, and with it the instance key
+            raise ConnectionFailedError("GET", FRONTEND_PATH, None, type(exc).__name__) from None
         return found if isinstance(found, dict) else {}
 
 
