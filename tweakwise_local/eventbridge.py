@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, cast
 
 from tweakwise_local.functions import LocalFunction
@@ -104,6 +105,13 @@ class Bus:
         self.source_buses = sorted({r.bus for r in found} - {DEFAULT_BUS})
         self._lock = threading.Lock()  # one request's deliveries are its own
 
+    @cached_property
+    def _clients(self) -> tuple[Any, Any]:
+        """EventBridge and SQS, made once (a client costs tens of milliseconds), on the first put."""
+        import boto3
+
+        return boto3.client("events"), boto3.client("sqs")
+
     def _buses(self, entry: dict[str, Any]) -> list[str]:
         given = entry.get("EventBusName")
         if not given:
@@ -116,16 +124,14 @@ class Bus:
 
     def put(self, body: Any) -> dict[str, Any]:
         """PutEvents' answer (FailedEntryCount, Entries), and `Deliveries`: one per matched rule."""
-        import boto3
-
         entries = _entries(body)
         puts = [
             (index, {**entry, "EventBusName": moto_bus(bus)})
             for index, entry in enumerate(entries)
             for bus in self._buses(entry)
         ]
-        events = boto3.client("events")
         with self._lock:
+            events = self._clients[0]
             answered = []
             for start in range(0, len(puts), PUT_EVENTS_LIMIT):  # one entry on two buses is two entries
                 chunk = [entry for _, entry in puts[start : start + PUT_EVENTS_LIMIT]]
@@ -142,9 +148,7 @@ class Bus:
         return {"FailedEntryCount": failed, "Entries": results, "Deliveries": deliveries}
 
     def _drain(self) -> list[dict[str, Any]]:
-        import boto3
-
-        sqs = boto3.client("sqs")
+        sqs = self._clients[1]
         deliveries = []
         for rule in self.rules:
             while True:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 HOLD_SECONDS = 30  # how long a message being read stays out of sight (released at once when done)
@@ -78,12 +78,10 @@ def read(sqs: Any, url: str, hold: int = HOLD_SECONDS) -> Iterator[dict[str, Any
             yield message
 
 
-def letter(message: dict[str, Any], failures: dict[str, Any]) -> Letter:
-    """`failures`: the worker's `state.Failure` records, by event id."""
+def letter(message: dict[str, Any]) -> Letter:
+    """A received message as a letter: its event read once, its reason the worker's attribute if any."""
     event_id, event_type, entity = _event(message["Body"])
     attributes, given = message.get("Attributes", {}), message.get("MessageAttributes", {})
-    failure = failures.get(event_id)
-    reason = given.get("ErrorReason", {}).get("StringValue") or (failure.reason if failure else "")
     return Letter(
         message["MessageId"],
         message["ReceiptHandle"],
@@ -92,18 +90,24 @@ def letter(message: dict[str, Any], failures: dict[str, Any]) -> Letter:
         event_id,
         event_type or given.get("EventType", {}).get("StringValue", ""),
         entity,
-        reason,
+        given.get("ErrorReason", {}).get("StringValue", ""),
         int(attributes.get("ApproximateReceiveCount", 1)),
-        failure.attempts if failure else 0,
+        0,
     )
 
 
 def read_letters(sqs: Any, url: str, failures: Any) -> list[Letter]:
     """The dead letters in sight, with their reasons (`failures`: a `state.SyncState`)."""
-    messages = list(read(sqs, url))
-    ids = [_event(m["Body"])[0] for m in messages]
-    recorded = failures.failures([i for i in ids if i])
-    return [letter(m, recorded) for m in messages]
+    found = [letter(m) for m in read(sqs, url)]
+    recorded = failures.failures([held.event_id for held in found if held.event_id])
+    return [_with(held, recorded.get(held.event_id)) for held in found]
+
+
+def _with(held: Letter, failure: Any) -> Letter:
+    """The letter with the worker's record of its failed attempts (a reason it does not carry itself)."""
+    if failure is None:
+        return held
+    return replace(held, reason=held.reason or failure.reason, failed_attempts=failure.attempts)
 
 
 def release(sqs: Any, url: str, letters: list[Letter]) -> None:

@@ -7,11 +7,17 @@ import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tweakwise.settings import DEFAULT_API_URL
 
 LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}  # moto takes any
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """An epoch time as the commands show it (None for 0 or None: never)."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch else None
 
 
 class OpsError(Exception):

@@ -8,14 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tweakwise.state import SyncState
-from tweakwise_ops.stack import Stack
+from tweakwise_ops.stack import Stack, iso_time
 
 REPORTS = "reports/"
 DEPTHS = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-
-
-def _when(epoch: float) -> str | None:
-    return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch else None
 
 
 def _metric(stack: Stack, namespace: str, name: str, dimensions: list[dict[str, str]], **stat: Any) -> Any:
@@ -72,12 +68,12 @@ def status(stack: Stack) -> dict[str, Any]:
         "deadLetters": _queue(stack, "CatalogDeadLetterQueueUrl"),
         "lastSnapshot": _last_report(stack),
         "lastPublish": {
-            "startedAt": _when(marks.started_at),
+            "startedAt": iso_time(marks.started_at),
             "running": marks.running,
             "changedSince": marks.changed_at > marks.started_at,
-            "oldestUnpublishedChange": _when(marks.first_changed_at),
+            "oldestUnpublishedChange": iso_time(marks.first_changed_at),
             "verification": {
-                "at": _when(marks.verified_at),
+                "at": iso_time(marks.verified_at),
                 "verified": marks.verified,
                 "mismatched": marks.mismatched,
             }

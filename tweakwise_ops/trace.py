@@ -11,7 +11,7 @@ from tweakwise.entity import EntityKey
 from tweakwise.ledger import Ledger, body_digest
 from tweakwise.state import SyncState
 from tweakwise_ops import letters
-from tweakwise_ops.stack import Stack
+from tweakwise_ops.stack import Stack, iso_time
 
 CATEGORY = "category:"
 
@@ -21,10 +21,6 @@ def entity_of(text: str) -> EntityKey:
     if text.startswith(CATEGORY):
         return EntityKey.category(text[len(CATEGORY) :])
     return EntityKey.item(text)
-
-
-def _when(epoch: float | None) -> str | None:
-    return datetime.fromtimestamp(epoch, UTC).isoformat() if epoch else None
 
 
 def tweakwise_client(stack: Stack) -> Any:
@@ -76,7 +72,7 @@ def differences(ledger: dict[str, Any] | None, tweakwise: dict[str, Any]) -> lis
 def _waiting(sqs: Any, queue: str, entity: EntityKey, state: SyncState) -> list[dict[str, Any]]:
     """This entity's changes in the catalog queue: read held a moment, then released. Each read counts
     as a delivery of what it sees (SQS has no peek), so only on request (`--peek`)."""
-    held = [letters.letter(m, {}) for m in letters.read(sqs, queue, hold=10)]
+    held = [letters.letter(m) for m in letters.read(sqs, queue, hold=10)]
     letters.release(sqs, queue, held)
     return [
         {k: v for k, v in found.summary().items() if k not in ("reason", "failedAttempts")}
@@ -95,10 +91,10 @@ def trace(stack: Stack, text: str, peek: bool = False) -> dict[str, Any]:
     if entry is not None:
         ledger = {
             "fields": entry.fields,
-            "occurredAt": _when(entry.occurred_at),
-            "createdAt": _when(entry.created_at),
+            "occurredAt": iso_time(entry.occurred_at),
+            "createdAt": iso_time(entry.created_at),
             "lastSnapshot": entry.snapshot or None,
-            "clocks": {name: _when(at) for name, at in sorted(clocks.fields.items())},
+            "clocks": {name: iso_time(at) for name, at in sorted(clocks.fields.items())},
         }
     tweakwise = _tweakwise(stack, entity)
     sqs = stack.client("sqs")
@@ -117,7 +113,7 @@ def trace(stack: Stack, text: str, peek: bool = False) -> dict[str, Any]:
         "tweakwise": tweakwise,
         "differences": differences(ledger, tweakwise),
         "pending": {
-            "beingApplied": {"eventId": holder, "until": _when(until)} if until > now else None,
+            "beingApplied": {"eventId": holder, "until": iso_time(until)} if until > now else None,
             "queue": {k: int(v) for k, v in depth.items()},
             "waiting": _waiting(sqs, stack.output("CatalogQueueUrl"), entity, state) if peek else None,
         },
