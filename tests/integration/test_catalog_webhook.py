@@ -544,7 +544,7 @@ def test_occurred_at_exactly_at_the_skew_limit_is_accepted_and_a_microsecond_lat
 
     from pydantic import ValidationError
 
-    from tweakwise import catalog
+    from tweakwise import catalog, contract_rules
 
     now = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 
@@ -553,7 +553,7 @@ def test_occurred_at_exactly_at_the_skew_limit_is_accepted_and_a_microsecond_lat
         def now(cls, tz=None):
             return now
 
-    monkeypatch.setattr(catalog, "datetime", Frozen)
+    monkeypatch.setattr(contract_rules, "datetime", Frozen)
     delete = {"id": "d", "type": "item.delete", "itemId": "a"}
     limit = now + timedelta(seconds=catalog.MAX_FUTURE_SECONDS)
     catalog.EVENT_ADAPTER.validate_python({**delete, "occurredAt": limit.isoformat()})

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
+
+from .contract_rules import entity_of, event_id, event_type
 from .errors import QueueError
 
 if TYPE_CHECKING:  # boto3-stubs, a dev dependency: the layer ships no stubs
@@ -30,24 +33,34 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()  # validated text: no lone surrogates
 
 
+# An event here is a validated one: a model (`catalog`) or a typed dict (the webhook's compiled contract).
+
+
 def message_group_id(event: Any) -> str:
     """Same entity, same group: its changes apply in order. A hash keeps SQS's 128 ASCII chars rule."""
-    key = event.entity()
+    key = entity_of(event)
     return f"{key.kind}-{_hash(key.ref)}"
 
 
 def deduplication_id(event: Any) -> str:
-    return _hash(event.id)
+    return _hash(event_id(event))
+
+
+def message_body(event: Any) -> str:
+    """The event as JSON with only the fields it was sent with: an explicit null clears, left out keeps."""
+    if isinstance(event, dict):
+        return to_json(event).decode()
+    return event.model_dump_json(exclude_unset=True)
 
 
 def queue_entries(events: Sequence[Any]) -> list[Entry]:
     return [
         {
             "Id": str(index),
-            "MessageBody": event.model_dump_json(exclude_unset=True),  # an explicit null clears
+            "MessageBody": message_body(event),
             "MessageGroupId": message_group_id(event),
             "MessageDeduplicationId": deduplication_id(event),
-            "MessageAttributes": {"type": {"DataType": "String", "StringValue": event.type}},
+            "MessageAttributes": {"type": {"DataType": "String", "StringValue": event_type(event)}},
         }
         for index, event in enumerate(events)
     ]
