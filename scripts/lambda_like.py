@@ -296,7 +296,7 @@ def local_aws_and_tweakwise(
 
     from moto.server import ThreadedMotoServer
 
-    from tweakwise.settings import ClientSettings
+    from tweakwise.settings import ClientSettings, PublisherSettings
     from tweakwise_local.credentials import local_tweakwise
     from tweakwise_local.provision import LOCAL_AWS_ENVIRONMENT, provision
     from tweakwise_local.template import variable_target
@@ -323,6 +323,8 @@ def local_aws_and_tweakwise(
         local = {
             "AWS_ENDPOINT_URL": f"http://{host}:{port}",
             ClientSettings.variable("api_url"): tweakwise.url,
+            # the publish check's shopper-facing API: the sandbox serves it too (never the real gateway)
+            PublisherSettings.variable("frontend_url"): tweakwise.url,
         }
         yield resolver, tweakwise, local
     finally:
