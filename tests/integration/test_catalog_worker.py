@@ -605,6 +605,29 @@ def test_the_publish_mark_is_written_while_the_first_write_is_on_its_way(catalog
     assert marks_during_the_request[0] > 0  # not waited for after the batch's only request
 
 
+def test_the_publish_sample_is_offered_while_the_batch_still_runs(catalog_aws, tweakwise, monkeypatch):
+    from tweakwise.state import SAMPLE_KEY
+
+    worker = _worker_env(monkeypatch, catalog_aws, tweakwise.url_for("/"), PUBLISH_VERIFY_SAMPLE="20")
+    _known(catalog_aws, "A", "B", "C", "D")
+    sampled_while_slow = []
+
+    def slow(_request):
+        time.sleep(0.3)  # the others were sent meanwhile: the sample's write follows the mark's
+        item = worker.state.dynamodb.get_item(TableName=worker.state.table, Key=SAMPLE_KEY).get("Item", {})
+        sampled_while_slow.append(sorted(item.get("ids", {}).get("SS", [])))
+        return Response("{}", content_type="application/json")
+
+    for fast in "ABC":
+        tweakwise.expect_request(f"/item/{fast}", method="PATCH").respond_with_json({})
+    tweakwise.expect_request("/item/D", method="PATCH").respond_with_handler(slow)
+    events = [_upsert(name.lower(), name) for name in "ABCD"]
+    response = worker.lambda_handler(_records(*events), LambdaContext(timeout=30.0))
+    assert response == {"batchItemFailures": []}
+    [sampled] = sampled_while_slow  # offered once three items were sent, not after the batch's last request
+    assert len(sampled) == 3 and set(sampled) <= set("ABCD")
+
+
 def test_nothing_applied_writes_no_publish_mark(worker, sandbox):
     worker.lambda_handler(_records(_upsert("new", "A", at="2026-01-02T00:00:00Z")), LambdaContext())
     changed_at = worker.state.publish_marks().changed_at
