@@ -28,6 +28,8 @@ _KMS_CODES = {"DecryptionFailure", "KMSAccessDeniedException"}
 
 @dataclass(frozen=True)
 class Credentials:
+    """The Tweakwise instance key and access token, and the secret's other keys (never printed)."""
+
     instance_key: str
     access_token: str = field(repr=False)
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -30,6 +30,8 @@ def is_stale(recorded: float | None, occurred_at: float) -> bool:
 
 @dataclass(frozen=True, slots=True, order=True)
 class EntityKey:
+    """An item or a category, as every table and queue keys it: its kind and its reference."""
+
     kind: Kind
     ref: str  # an item's id; a category's "id:<number>" or "key:<key>"
 

@@ -97,4 +97,6 @@ class ConcurrentFifoProcessor:
 
 @dataclass(frozen=True)
 class _Failed:
+    """A record that failed, or was not processed after one of its group failed: why."""
+
     reason: str

@@ -44,6 +44,8 @@ FIELD = "field:"
 
 @dataclass(frozen=True)
 class Entry:
+    """What this stack last sent Tweakwise for one entity: a digest per field, and when."""
+
     entity: EntityKey
     fields: dict[str, str]  # Tweakwise field -> digest of the value last sent
     occurred_at: float

@@ -12,6 +12,8 @@ CATEGORIES_METRIC = "TotalCategories"
 
 @dataclass(frozen=True)
 class CatalogStats:
+    """The catalog's size as Tweakwise reports it."""
+
     total_products: int
     total_categories: int
 

@@ -31,6 +31,8 @@ UNKNOWN_GRACE = 300.0  # seconds a publish whose status cannot be read still cou
 
 @dataclass(frozen=True)
 class PublishOutcome:
+    """What one publisher run did, and why."""
+
     published: bool
     reason: str
     last_publish: TaskState | None = None  # how the previous publish ended, when this run saw it end

@@ -136,6 +136,8 @@ class MetricsSettings(_FromEnvironment):
 
 @_settings
 class WebhookSettings(_FromEnvironment):
+    """The catalog webhook."""
+
     queue_url: str = _setting("CATALOG_QUEUE_URL")
     signing_secret_id: str = _setting("WEBHOOK_SECRET_ID")
     # How long a key removed from the secret may still pass (template: SigningSecretMaxAgeSeconds).
@@ -144,6 +146,8 @@ class WebhookSettings(_FromEnvironment):
 
 @_settings
 class WorkerSettings(_FromEnvironment):
+    """The catalog worker."""
+
     sync_state_table: str = _setting("SYNC_STATE_TABLE")
     dead_letter_queue_url: str = _setting("DEAD_LETTER_QUEUE_URL")
     ledger_table: str = _setting("LEDGER_TABLE")
@@ -186,6 +190,8 @@ class SnapshotSettings(_FromEnvironment):
 
 @_settings
 class PublisherSettings(_FromEnvironment):
+    """Publish after sync, and its check on the shopper-facing API."""
+
     sync_state_table: str = _setting("SYNC_STATE_TABLE")
     ledger_table: str = _setting("LEDGER_TABLE")
     # A publish running longer than this is taken as over (template: TaskTimeoutSeconds).

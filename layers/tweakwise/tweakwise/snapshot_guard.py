@@ -13,6 +13,8 @@ PLURAL: dict[Kind, str] = {"item": "items", "category": "categories"}
 
 @dataclass(frozen=True)
 class GuardInput:
+    """What the shrink guard weighs: the snapshot's counts and the ledger's."""
+
     items: int  # items the snapshot holds
     applied: int  # items applied, counted once per batch however often it ran
     keeps: str  # why the snapshot's own lines keep every orphan ("" when they do not)

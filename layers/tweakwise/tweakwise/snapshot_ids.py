@@ -72,6 +72,8 @@ _KEY, _COLON, _VALUE, _NEXT = range(4)
 
 @dataclass
 class _Frame:
+    """One open JSON object or array of a line, while its ids are scanned."""
+
     is_object: bool
     path: tuple[str, ...]  # the keys down to it, at most 3 (deeper than a body's fields)
     state: int

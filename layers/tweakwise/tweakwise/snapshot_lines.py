@@ -56,6 +56,8 @@ LINE_MODELS: dict[str, type[pydantic.BaseModel]] = {
 
 @dataclass
 class Validation:
+    """A snapshot's validation as it goes: its header, counts, ids and errors."""
+
     snapshot: str
     taken_at: float  # seconds since the epoch: the header's takenAt, never later than the upload
     scope: str = "full"  # the header's: "patch" holds item.patch lines only and deletes nothing

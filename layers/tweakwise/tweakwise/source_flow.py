@@ -43,6 +43,8 @@ ITEM_PER = ("product", "variant")
 
 @dataclass(frozen=True)
 class SourceOutcome:
+    """What became of one platform event: queued, skipped or dead-lettered, and why."""
+
     source: str  # "commercetools" or "shopify"
     kind: str  # the message type or topic
     queued: int = 0

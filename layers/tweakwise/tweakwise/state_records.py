@@ -26,6 +26,8 @@ class Lease:
 
 @dataclass(frozen=True)
 class Claim:
+    """The answer to a claim on an entity: claimed with its lease, stale, or busy."""
+
     outcome: ClaimOutcome
     lease: Lease | None = None  # CLAIMED
     clocks: Clocks = field(default_factory=Clocks)  # CLAIMED: the entity's clocks before this claim
@@ -35,6 +37,8 @@ class Claim:
 
 @dataclass(frozen=True)
 class PublishMarks:
+    """The `__publish__` item: the last change, the last publish and its check."""
+
     changed_at: float = 0.0  # the last applied change (0: none yet)
     started_at: float = 0.0  # the last publish started (0: none yet)
     running: bool = False

@@ -96,6 +96,8 @@ def task_guid(credentials: Any, name: str, secret_id: str) -> str:
 
 @dataclass(frozen=True)
 class TaskStatus:
+    """A Tweakwise task's state, with its raw answer."""
+
     state: TaskState
     raw: Any
 
@@ -143,6 +145,8 @@ def _word(text: str) -> TaskState:
 
 @dataclass(frozen=True)
 class TaskTriggered:
+    """A task this bundle started."""
+
     task: str
     triggered: bool = True
 

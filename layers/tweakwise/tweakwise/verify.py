@@ -33,6 +33,8 @@ FRONTEND_PATH = "/products/{instancekey}/{itemId}"  # as errors name it
 
 @dataclass(frozen=True)
 class Verification:
+    """What a publish check found: items checked, and each mismatch."""
+
     checked: int = 0
     mismatches: list[dict[str, Any]] = field(default_factory=list)
 

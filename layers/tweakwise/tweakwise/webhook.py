@@ -74,6 +74,8 @@ class WebhookRequest:
 
 @dataclass(frozen=True)
 class Answer:
+    """An HTTP answer: its status and JSON body."""
+
     status: HTTPStatus
     body: dict[str, Any]
 
