@@ -1,6 +1,7 @@
 """Catalog events as SQS FIFO messages: one message group per entity (its changes apply in order), a
 deduplication id per event (a sender's retry is dropped), and SendMessageBatch calls within SQS's limits,
-made at once where they share no message group (`lanes`).
+made at once where they share no message group (`lanes`). An event here is a validated one: a model
+(`catalog`, the native sources) or a typed dict (the webhook's compiled contract).
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ MAX_MESSAGE_BYTES = 256 * 1024
 
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()  # validated text: no lone surrogates
-
-
-# An event here is a validated one: a model (`catalog`) or a typed dict (the webhook's compiled contract).
 
 
 def message_group_id(event: Any) -> str:
